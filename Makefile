@@ -1,0 +1,49 @@
+# Sluice: the two commands are `make run` and `make test`. Both install what is missing.
+BUILD ?= build
+JOBS ?= 2
+BUILD_TYPE ?= RelWithDebInfo
+FUZZ_SECONDS ?= 60
+LISTEN ?= 127.0.0.1:8080
+DATA_DIR ?= ./sluice-data
+
+.PHONY: all deps build run test unit fuzz bench clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+	@scripts/fetch-duckdb.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSLUICE_WERROR=ON >/dev/null
+	@ninja -C $(BUILD) -j$(JOBS)
+
+# Starts the embedded default (disk buffer, no outside services) on $(LISTEN).
+run: build
+	$(BUILD)/sluice serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+# Installs test peers, builds, runs every test (unit, integration, a short fuzz run).
+test:
+	@scripts/install-deps.sh test
+	@$(MAKE) --no-print-directory build
+	@scripts/test.sh $(BUILD)
+
+# Unit tests only (fast).
+unit: build
+	@cd $(BUILD) && ctest -L unit --output-on-failure -j$(JOBS)
+
+# libFuzzer on the event parser, for FUZZ_SECONDS, with ASan+UBSan (clang from Debian).
+fuzz: deps
+	@scripts/install-deps.sh test
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSLUICE_FUZZ=ON >/dev/null
+	@ninja -C build-fuzz -j$(JOBS) parser_fuzz
+	@mkdir -p build-fuzz/corpus && cp -n src/event/fuzz_corpus/* build-fuzz/corpus/ 2>/dev/null || true
+	build-fuzz/src/event/parser_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus
+
+clean:
+	rm -rf $(BUILD) build-fuzz
+
+format:
+	@find src tests -name '*.cc' -o -name '*.h' | xargs clang-format -i

@@ -1,0 +1,133 @@
+// EventGenerator: realistic web-shop events in the Segment shape (page views, "Product
+// Viewed"/"Product Clicked"/"Product Added"/"Products Searched"/"Order Completed" tracks,
+// identify calls) with a full `context`, for load testing the ingest endpoints.
+//
+// Speed: at construction it renders a pool of event templates; an event at run time is a
+// template copied verbatim plus a fresh messageId and timestamp, so a 2 KB event costs a
+// memcpy and ~80 bytes of formatting. With gzip the templates are also precompressed and
+// bodies are spliced from them (see gzip_splice.h): no compression happens on the clock.
+// Templates form chains of kChainLength; a multi-event body walks whole chains in order, and
+// each chain is compressed as one stream, so gzip bodies get the ratio of real batch gzip.
+//
+// Shape of every event: {...,"messageId":"<uuid>","timestamp":"<ISO-8601 ms>"} — the fields
+// that change are last, so a template is a fixed prefix (up to the run's part of the id) plus a
+// 53-byte tail (id counter, timestamp).
+//
+// Guarantees:
+//  - Deterministic: the same options give the same templates and the same bodies for the same
+//    (first_seq, count, time).
+//  - messageId is a UUID-shaped string made of run_id and seq, unique for every seq < 2^48 of
+//    one run_id (give each run a fresh run_id so a server's dedup window never sees repeats).
+//  - Sizes: each template is padded (a `description` / `bio` text field) towards
+//    event_bytes with ±15% spread, balanced so the pool's mean is event_bytes. Targets below the
+//    natural size of an event (~1.1–1.6 KB) give the natural size; MeanEventBytes() says what
+//    the pool really averages.
+//
+// Concurrency: an EventGenerator is immutable after construction and may be shared by threads.
+// A BodyBuilder belongs to one thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench/gzip_splice.h"
+
+namespace sluice::bench {
+
+enum class EventMix {
+  kWebShop,    // pages, tracks and identifies, as a shop's site sends them
+  kTrackOnly,  // only track events (for POST /v1/track)
+};
+
+struct EventGeneratorOptions {
+  size_t event_bytes = 2048;  // target mean size of one event's JSON
+  uint64_t seed = 1;
+  uint64_t run_id = 1;  // goes into every messageId
+  EventMix mix = EventMix::kWebShop;
+  size_t template_count = 1024;  // rounded up to a multiple of kChainLength
+  bool precompress = false;      // also build the gzip segments BodyBuilder needs for gzip bodies
+  int gzip_level = 6;
+};
+
+// Length of an ISO-8601 UTC timestamp with milliseconds: 2024-05-01T12:34:56.789Z.
+inline constexpr size_t kTimestampLength = 24;
+// Length of a messageId.
+inline constexpr size_t kMessageIdLength = 36;
+
+// Writes `wall_micros` (since the Unix epoch) as ISO-8601 UTC with milliseconds.
+void FormatTimestamp(int64_t wall_micros, char (&out)[kTimestampLength]);
+std::string FormatTimestamp(int64_t wall_micros);
+
+// The messageId of event `seq` in run `run_id`: a version-4-shaped UUID whose first 60 bits
+// come from run_id and last 62 from seq.
+void FormatMessageId(uint64_t run_id, uint64_t seq, char (&out)[kMessageIdLength]);
+
+// How events are framed in one request body.
+enum class BodyFormat {
+  kBatch,   // {"batch":[e1,e2,…],"sentAt":"…"}   (POST /v1/batch, /v1/noop)
+  kSingle,  // one event with "sentAt" added     (POST /v1/track)
+  kNdjson,  // e1\ne2\n…                           (POST /v1/events)
+};
+
+class EventGenerator {
+ public:
+  static constexpr size_t kChainLength = 64;
+
+  explicit EventGenerator(const EventGeneratorOptions& options);
+
+  // Appends event `seq` stamped with `timestamp` (kTimestampLength chars) to *out, as a
+  // kSingle body would carry it without its sentAt; returns the number of bytes appended.
+  size_t AppendEvent(uint64_t seq, std::string_view timestamp, std::string* out) const;
+
+  const EventGeneratorOptions& Options() const { return options_; }
+  size_t TemplateCount() const { return templates_.size(); }
+  // Mean size of one event over the template pool, in bytes.
+  double MeanEventBytes() const { return mean_event_bytes_; }
+
+ private:
+  friend class BodyBuilder;
+
+  struct Template {
+    std::string prefix;  // the event up to `"messageId":"` and the run's part of the id
+    // Filled when options.precompress: the prefix compressed alone (kSingle), and within its
+    // chain for batch and NDJSON framing.
+    PrecompressedSegment gzip_alone, gzip_batch, gzip_ndjson;
+  };
+  // The template of event i of a body whose first event is first_seq.
+  const Template& TemplateFor(BodyFormat format, uint64_t first_seq, size_t i) const;
+  void Precompress();
+
+  EventGeneratorOptions options_;
+  std::vector<Template> templates_;
+  double mean_event_bytes_ = 0;
+};
+
+// Builds request bodies from a generator. Reuse one per connection: it keeps its buffers.
+class BodyBuilder {
+ public:
+  // `gzip` needs a generator built with options.precompress.
+  BodyBuilder(const EventGenerator& generator, BodyFormat format, bool gzip);
+
+  struct Built {
+    size_t events = 0;
+    size_t event_bytes = 0;  // uncompressed JSON bytes of the events, without framing
+  };
+  // Replaces *out with a body holding events first_seq .. first_seq+count-1 (count is forced to
+  // 1 for kSingle), all stamped `wall_micros`; gzip-compressed if the builder is.
+  Built Build(uint64_t first_seq, int count, int64_t wall_micros, std::string* out);
+
+ private:
+  // The per-event tail: messageId, timestamp, optional sentAt, closing brace.
+  void Tail(uint64_t seq, std::string_view ts, bool with_sent_at);
+
+  const EventGenerator& generator_;
+  BodyFormat format_;
+  bool gzip_;
+  GzipSplicer splicer_;
+  std::string tail_;
+};
+
+}  // namespace sluice::bench

@@ -1,0 +1,439 @@
+#include "bench/load_generator.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "bench/test_http_server.h"
+
+namespace sluice::bench {
+namespace {
+
+using testing::TestHttpServer;
+using testing::TestReply;
+using testing::TestRequest;
+
+// What the server saw. Touched only on the server thread; read after Stop().
+struct Seen {
+  uint64_t requests = 0, events = 0;
+  std::map<int, uint64_t> statuses;
+  uint64_t events_in_200 = 0;
+  uint64_t dropped = 0;
+  uint64_t bad_requests = 0;  // wrong path, framing, encoding or auth
+  std::set<std::string> message_ids;
+  uint64_t duplicate_ids = 0;
+};
+
+struct Expect {
+  std::string path = "/v1/batch";
+  std::string content_type = "application/json";
+  std::string encoding;       // "" or "gzip"
+  std::string authorization;  // "" = must be absent
+  int answer_503_every = 10;
+  int drop_every = 0;   // close without answering
+  int close_every = 0;  // answer, then Connection: close
+  std::chrono::milliseconds delay{0};
+  std::string ok_body = R"({"success":true})";
+};
+
+// Counts the events in a body by parsing it as the endpoint's framing; -1 if it does not parse.
+int64_t CountEvents(simdjson::dom::parser& parser, const std::string& path, const std::string& body,
+                    Seen& seen) {
+  auto note = [&](simdjson::dom::element e) {
+    std::string_view id;
+    if (e["messageId"].get(id) != simdjson::SUCCESS) return false;
+    if (!seen.message_ids.emplace(id).second) ++seen.duplicate_ids;
+    return true;
+  };
+  simdjson::dom::element doc;
+  if (path == "/v1/events") {
+    int64_t n = 0;
+    size_t start = 0;
+    while (start < body.size()) {
+      const size_t end = body.find('\n', start);
+      if (end == std::string::npos) return -1;
+      if (parser.parse(body.data() + start, end - start).get(doc) != simdjson::SUCCESS ||
+          !note(doc)) {
+        return -1;
+      }
+      ++n;
+      start = end + 1;
+    }
+    return n;
+  }
+  if (parser.parse(body).get(doc) != simdjson::SUCCESS) return -1;
+  if (path == "/v1/track") {
+    std::string_view type;
+    if (doc["type"].get(type) != simdjson::SUCCESS || type != "track" || !note(doc)) return -1;
+    return 1;
+  }
+  simdjson::dom::array batch;
+  std::string_view sent_at;
+  if (doc["batch"].get(batch) != simdjson::SUCCESS ||
+      doc["sentAt"].get(sent_at) != simdjson::SUCCESS) {
+    return -1;
+  }
+  for (simdjson::dom::element e : batch) {
+    if (!note(e)) return -1;
+  }
+  return static_cast<int64_t>(batch.size());
+}
+
+class Server {
+ public:
+  explicit Server(Expect expect)
+      : expect_(std::move(expect)), server_([this](const TestRequest& r) { return Handle(r); }) {}
+
+  std::string Start() {
+    EXPECT_TRUE(server_.Start().ok());
+    return server_.Url();
+  }
+  const Seen& Stop() {
+    server_.Stop();
+    return seen_;
+  }
+
+ private:
+  TestReply Handle(const TestRequest& r) {
+    const uint64_t n = ++seen_.requests;
+    if (expect_.delay.count() > 0) std::this_thread::sleep_for(expect_.delay);  // a slow server
+    const bool well_formed = r.method == "POST" && r.target == expect_.path &&
+                             r.content_type == expect_.content_type &&
+                             r.content_encoding == expect_.encoding && r.body_ok &&
+                             r.authorization == expect_.authorization;
+    const int64_t events = CountEvents(parser_, expect_.path, r.body, seen_);
+    if (!well_formed || events < 0) ++seen_.bad_requests;
+    seen_.events += static_cast<uint64_t>(std::max<int64_t>(events, 0));
+    TestReply reply;
+    if (expect_.drop_every > 0 && n % static_cast<uint64_t>(expect_.drop_every) == 0) {
+      ++seen_.dropped;
+      reply.drop = true;
+      return reply;
+    }
+    if (expect_.close_every > 0 && n % static_cast<uint64_t>(expect_.close_every) == 0) {
+      reply.close = true;
+    }
+    if (expect_.answer_503_every > 0 && n % static_cast<uint64_t>(expect_.answer_503_every) == 0) {
+      reply.status = 503;
+      reply.body = R"({"success":false,"error":"buffer full"})";
+    } else {
+      reply.body = expect_.ok_body;
+      seen_.events_in_200 += static_cast<uint64_t>(std::max<int64_t>(events, 0));
+    }
+    ++seen_.statuses[reply.status];
+    return reply;
+  }
+
+  Expect expect_;
+  Seen seen_;
+  simdjson::dom::parser parser_;
+  TestHttpServer server_;
+};
+
+BenchOptions Options(const std::string& url) {
+  BenchOptions o;
+  o.url = url;
+  o.connections = 4;
+  o.threads = 2;
+  o.batch = 10;
+  o.duration_s = 0.5;
+  return o;
+}
+
+uint64_t Sum(const std::map<std::string, uint64_t>& m) {
+  uint64_t n = 0;
+  for (const auto& [k, v] : m) n += v;
+  return n;
+}
+
+// The report must say exactly what the server saw.
+void ExpectReportMatches(const BenchReport& r, const Seen& seen) {
+  EXPECT_GT(seen.requests, 10u) << "the run made no progress";
+  EXPECT_EQ(seen.bad_requests, 0u);
+  EXPECT_EQ(seen.duplicate_ids, 0u);
+  EXPECT_EQ(seen.message_ids.size(), seen.events);
+  EXPECT_EQ(r.requests_sent, seen.requests);
+  EXPECT_EQ(r.requests_answered, seen.requests - seen.dropped);
+  EXPECT_EQ(r.status_counts, seen.statuses);
+  EXPECT_EQ(r.events_sent, seen.events);
+  EXPECT_EQ(r.events_acked, seen.events_in_200);
+  EXPECT_EQ(Sum(r.connection_errors), seen.dropped);
+  EXPECT_EQ(r.latency.count, r.requests_answered);
+  EXPECT_TRUE(r.unique_ids);
+}
+
+TEST(LoadGeneratorTest, BatchReportMatchesWhatTheServerSaw) {
+  Server server({});
+  BenchOptions o = Options(server.Start());
+  const auto start = std::chrono::steady_clock::now();
+  Result<BenchReport> r = RunBench(o);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+  ASSERT_EQ(r->status_counts.size(), 2u);
+  EXPECT_EQ(r->status_counts.at(503), seen.requests / 10);
+  EXPECT_EQ(r->events_sent, r->requests_sent * 10);
+  EXPECT_EQ(r->events_rejected, 0u);
+  EXPECT_TRUE(r->connection_errors.empty());
+  // Stops at the duration: nothing starts after it, and the tail is one answer long.
+  EXPECT_GE(r->elapsed_s, o.duration_s);
+  EXPECT_LT(r->elapsed_s, o.duration_s + 0.5);
+  EXPECT_LT(wall, o.duration_s + 2.0);
+  // Acked JSON bytes are the acked events' bytes.
+  EXPECT_NEAR(static_cast<double>(r->acked_json_bytes) / static_cast<double>(r->events_acked),
+              r->mean_event_bytes, 0.1 * r->mean_event_bytes);
+  EXPECT_GT(r->latency.p50_ms, 0);
+  EXPECT_LE(r->latency.p50_ms, r->latency.p99_ms);
+  EXPECT_LE(r->latency.p99_ms, r->latency.max_ms + 1e-9);
+}
+
+TEST(LoadGeneratorTest, TrackSendsOneTrackEventPerRequest) {
+  Expect e;
+  e.path = "/v1/track";
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.endpoint = "track";
+  o.batch = 50;  // ignored for track
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+  EXPECT_EQ(r->batch, 1);
+  EXPECT_EQ(r->events_sent, r->requests_sent);
+}
+
+TEST(LoadGeneratorTest, EventsEndpointSendsNdjson) {
+  Expect e;
+  e.path = "/v1/events";
+  e.content_type = "application/x-ndjson";
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.endpoint = "events";
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+}
+
+TEST(LoadGeneratorTest, NoopEndpointSendsBatchBodies) {
+  Expect e;
+  e.path = "/v1/noop";
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.endpoint = "noop";
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+}
+
+TEST(LoadGeneratorTest, GzipBodiesAndWriteKey) {
+  Expect e;
+  e.encoding = "gzip";
+  e.authorization = "Basic azN5Og==";  // base64("k3y:")
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.gzip = true;
+  o.write_key = "k3y";
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+  EXPECT_TRUE(r->gzip);
+  EXPECT_LT(r->body_bytes_sent, r->events_sent * 1024) << "bodies should be compressed";
+}
+
+TEST(LoadGeneratorTest, AcceptedCountLimitsAckedEvents) {
+  Expect e;
+  e.answer_503_every = 0;
+  e.ok_body = R"({"success": true, "accepted": 7, "rejected":[{"index":0,"error":"x"}]})";
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->requests_sent, seen.requests);
+  EXPECT_EQ(r->events_acked, seen.requests * 7);
+  EXPECT_EQ(r->events_rejected, seen.requests * 3);
+}
+
+TEST(LoadGeneratorTest, SuccessFalseIsNotAcked) {
+  Expect e;
+  e.answer_503_every = 0;
+  e.ok_body = R"({"success":false})";
+  Server server(e);
+  Result<BenchReport> r = RunBench(Options(server.Start()));
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(seen.requests, 0u);
+  EXPECT_EQ(r->events_acked, 0u);
+  EXPECT_EQ(r->status_counts.at(200), seen.requests);
+}
+
+TEST(LoadGeneratorTest, DroppedAndClosedConnectionsReconnectAndAreCounted) {
+  Expect e;
+  e.drop_every = 7;
+  e.close_every = 5;
+  Server server(e);
+  Result<BenchReport> r = RunBench(Options(server.Start()));
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+  EXPECT_GT(seen.dropped, 0u);
+  EXPECT_GT(r->connects, 4u + seen.dropped) << "every drop and close needs a reconnect";
+  for (const auto& [message, n] : r->connection_errors) {
+    EXPECT_EQ(message.rfind("read: ", 0), 0u) << message;
+  }
+}
+
+TEST(LoadGeneratorTest, OpenLoopSendsOnScheduleAndCountsEverySlot) {
+  Expect e;
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.rate = 2000;  // 200 requests of 10 over 1 s: 4 connections x 50 slots, 20 ms apart
+  o.duration_s = 1.0;
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+  EXPECT_TRUE(r->open_loop);
+  EXPECT_EQ(r->requests_sent + r->requests_missed, 200u);
+  // 1 in 10 answers is a 503, so fewer than 99% of the events were acked.
+  EXPECT_FALSE(r->rate_target_met);
+}
+
+TEST(LoadGeneratorTest, OpenLoopMeetsTargetWhenEverythingIsAcked) {
+  Expect e;
+  e.answer_503_every = 0;
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.rate = 1000;
+  o.duration_s = 0.5;
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+  EXPECT_EQ(r->requests_sent + r->requests_missed, 50u);
+  EXPECT_EQ(r->rate_target_met, r->requests_missed == 0);
+}
+
+// A server slower than the schedule: latency must count the time requests waited for their
+// slot's turn (no coordinated omission), and the missed slots must show.
+TEST(LoadGeneratorTest, OpenLoopLatencyRunsFromTheScheduledTime) {
+  Expect e;
+  e.answer_503_every = 0;
+  e.delay = std::chrono::milliseconds(30);
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.connections = 1;
+  o.threads = 1;
+  o.batch = 1;
+  o.rate = 100;  // a slot every 10 ms, each answer takes >= 30 ms
+  o.duration_s = 0.6;
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+  EXPECT_EQ(r->requests_sent + r->requests_missed, 60u);
+  EXPECT_GT(r->requests_missed, 20u);
+  EXPECT_FALSE(r->rate_target_met);
+  // The last requests went out ~2/3 of the run late; measured from the send they'd be ~30 ms.
+  EXPECT_GT(r->latency.max_ms, 200);
+  EXPECT_GT(r->latency.p50_ms, 100);
+}
+
+TEST(LoadGeneratorTest, WarmupIsNotCounted) {
+  Server server({});
+  BenchOptions o = Options(server.Start());
+  o.warmup_s = 0.3;
+  o.duration_s = 0.3;
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(r->requests_sent, 0u);
+  EXPECT_LT(r->requests_sent, seen.requests);
+  EXPECT_LT(r->events_sent, seen.events);
+  EXPECT_EQ(seen.duplicate_ids, 0u);
+}
+
+TEST(LoadGeneratorTest, NoServerIsUnavailable) {
+  uint16_t port = 0;
+  {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    port = a.local_endpoint().port();
+  }  // closed: nothing listens there now
+  BenchOptions o = Options("http://127.0.0.1:" + std::to_string(port));
+  Result<BenchReport> r = RunBench(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("could not connect"), std::string::npos);
+}
+
+TEST(LoadGeneratorTest, BadOptionsAreInvalidArguments) {
+  auto code = [](const BenchOptions& o) { return RunBench(o).status().code(); };
+  BenchOptions o;
+  o.endpoint = "nope";
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = {};
+  o.connections = 0;
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = {};
+  o.batch = 0;
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = {};
+  o.duration_s = 0;
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = {};
+  o.rate = -1;
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = {};
+  o.url = "https://127.0.0.1:8080";
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = {};
+  o.url = "127.0.0.1:8080";
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+}
+
+TEST(LoadGeneratorTest, JsonAndTextReports) {
+  Server server({});
+  Result<BenchReport> r = RunBench(Options(server.Start()));
+  server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::string json = FormatReport(*r, ReportFormat::kJson);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS) << json;
+  double events_per_s = 0, p50 = 0, p99 = 0, p999 = 0;
+  EXPECT_EQ(doc["events_per_s"].get(events_per_s), simdjson::SUCCESS);
+  EXPECT_EQ(doc["p50_ms"].get(p50), simdjson::SUCCESS);
+  EXPECT_EQ(doc["p99_ms"].get(p99), simdjson::SUCCESS);
+  EXPECT_EQ(doc["p999_ms"].get(p999), simdjson::SUCCESS);
+  EXPECT_NEAR(events_per_s, r->events_per_s, 0.01);
+  uint64_t errors_503 = 0;
+  EXPECT_EQ(doc.at_pointer("/errors/503").get(errors_503), simdjson::SUCCESS);
+  EXPECT_EQ(errors_503, r->status_counts.at(503));
+  EXPECT_EQ(doc.at_pointer("/errors/200").error(), simdjson::NO_SUCH_FIELD);
+  bool unique = false;
+  EXPECT_EQ(doc["unique_ids"].get(unique), simdjson::SUCCESS);
+  EXPECT_TRUE(unique);
+  EXPECT_TRUE(doc["rate_target_met"].is_null());
+
+  const std::string text = FormatReport(*r, ReportFormat::kText);
+  EXPECT_NE(text.find("messageIds unique"), std::string::npos) << text;
+  EXPECT_NE(text.find("503 x"), std::string::npos) << text;
+  EXPECT_NE(text.find("p99.9"), std::string::npos) << text;
+
+  EXPECT_TRUE(ParseReportFormat("json").ok());
+  EXPECT_FALSE(ParseReportFormat("yaml").ok());
+}
+
+}  // namespace
+}  // namespace sluice::bench

@@ -1,0 +1,148 @@
+// `sluice bench`: flags and environment variables -> BenchOptions, run, print the report.
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "bench/load_generator.h"
+#include "cli/commands.h"
+
+namespace sluice::cli {
+namespace {
+
+// Numbers are taken as text and parsed here, so a bad value gets our sentence and exit code 2
+// rather than a generic parser error.
+struct BenchFlags {
+  std::string url = "http://127.0.0.1:8080";
+  std::string endpoint = "batch";
+  std::string connections = "16";
+  std::string threads = "1";
+  std::string batch = "100";
+  std::string rate = "0";
+  std::string duration = "10";
+  std::string warmup = "0";
+  bool gzip = false;
+  std::string write_key;
+  std::string event_bytes = "2048";
+  std::string seed = "1";
+  std::string format = "text";
+  std::string out;
+};
+
+template <typename T>
+Status ParseWhole(std::string_view flag, const std::string& text, T min, T max, T* out) {
+  T v{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
+    return Status::InvalidArgument(std::string(flag) + " must be a whole number from " +
+                                   std::to_string(min) + " to " + std::to_string(max) + " (got '" +
+                                   text + "')");
+  }
+  *out = v;
+  return Status::OK();
+}
+
+Status ParseSeconds(std::string_view flag, const std::string& text, double min, double* out) {
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || !(v >= min) || v > 1e9) {
+    return Status::InvalidArgument(std::string(flag) + " must be a number" +
+                                   (min > 0 ? " above 0" : " of 0 or more") + " (got '" + text +
+                                   "')");
+  }
+  *out = v;
+  return Status::OK();
+}
+
+Result<bench::BenchOptions> ToOptions(const BenchFlags& f) {
+  bench::BenchOptions o;
+  o.url = f.url;
+  o.endpoint = f.endpoint;
+  SLUICE_RETURN_IF_ERROR(ParseWhole("--connections", f.connections, 1, 10000, &o.connections));
+  SLUICE_RETURN_IF_ERROR(ParseWhole("--threads", f.threads, 1, 256, &o.threads));
+  SLUICE_RETURN_IF_ERROR(ParseWhole("--batch", f.batch, 1, 100000, &o.batch));
+  SLUICE_RETURN_IF_ERROR(ParseSeconds("--rate", f.rate, 0, &o.rate));
+  SLUICE_RETURN_IF_ERROR(ParseSeconds("--duration", f.duration, 1e-3, &o.duration_s));
+  SLUICE_RETURN_IF_ERROR(ParseSeconds("--warmup", f.warmup, 0, &o.warmup_s));
+  SLUICE_RETURN_IF_ERROR(
+      ParseWhole<size_t>("--event-bytes", f.event_bytes, 1, size_t{1} << 20, &o.event_bytes));
+  SLUICE_RETURN_IF_ERROR(
+      ParseWhole<uint64_t>("--seed", f.seed, 0, std::numeric_limits<uint64_t>::max(), &o.seed));
+  o.gzip = f.gzip;
+  o.write_key = f.write_key;
+  return o;
+}
+
+int RunBenchCommand(const BenchFlags& flags) {
+  auto fail = [](const Status& s) {
+    std::cerr << "sluice bench: " << s.message() << "\n";
+    return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+  };
+  Result<bench::BenchOptions> options = ToOptions(flags);
+  if (!options.ok()) return fail(options.status());
+  Result<bench::ReportFormat> format = bench::ParseReportFormat(flags.format);
+  if (!format.ok()) return fail(format.status());
+  if (Status s = bench::ValidateBenchOptions(*options); !s.ok()) return fail(s);
+
+  std::cerr << "sluice bench: " << options->connections << " connections to " << options->url
+            << "/v1/" << options->endpoint << " for " << options->duration_s << " s";
+  if (options->warmup_s > 0) std::cerr << " after " << options->warmup_s << " s of warmup";
+  std::cerr << "\n";
+  Result<bench::BenchReport> report = bench::RunBench(*options);
+  if (!report.ok()) return fail(report.status());
+
+  std::cout << bench::FormatReport(*report, *format) << std::flush;
+  if (!flags.out.empty()) {
+    std::ofstream file(flags.out, std::ios::trunc);
+    file << bench::FormatReport(*report, bench::ReportFormat::kJson);
+    file.close();
+    if (!file) {
+      std::cerr << "sluice bench: could not write the report to " << flags.out << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void SetupBench(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<BenchFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench",
+      "Send generated events to a running sluice server and report throughput and "
+      "latency");
+  auto option = [&](const char* name, std::string* value, const char* env, const char* type,
+                    const char* help) {
+    cmd->add_option(name, *value, help)->envname(env)->type_name(type)->capture_default_str();
+  };
+  option("--url", &flags->url, "SLUICE_BENCH_URL", "URL", "Server base URL (http://HOST:PORT)");
+  option("--endpoint", &flags->endpoint, "SLUICE_BENCH_ENDPOINT", "batch|track|events|noop",
+         "batch: POST /v1/batch; track: /v1/track, one event per request; events: /v1/events "
+         "NDJSON; noop: /v1/noop with batch bodies (the HTTP ceiling)");
+  option("--connections", &flags->connections, "SLUICE_BENCH_CONNECTIONS", "N",
+         "Keep-alive connections, one request in flight each");
+  option("--threads", &flags->threads, "SLUICE_BENCH_THREADS", "N", "Client event-loop threads");
+  option("--batch", &flags->batch, "SLUICE_BENCH_BATCH", "N", "Events per request");
+  option("--rate", &flags->rate, "SLUICE_BENCH_RATE", "EVENTS/S",
+         "Open-loop target rate over all connections; 0 = closed loop, as fast as possible");
+  option("--duration", &flags->duration, "SLUICE_BENCH_DURATION", "SECONDS", "Measured run time");
+  option("--warmup", &flags->warmup, "SLUICE_BENCH_WARMUP", "SECONDS",
+         "Load sent before the measurement and not counted");
+  cmd->add_flag("--gzip", flags->gzip, "Send gzip bodies (Content-Encoding: gzip)")
+      ->envname("SLUICE_BENCH_GZIP");
+  option("--write-key", &flags->write_key, "SLUICE_BENCH_WRITE_KEY", "KEY",
+         "Write key, sent as the HTTP Basic user name");
+  option("--event-bytes", &flags->event_bytes, "SLUICE_BENCH_EVENT_BYTES", "BYTES",
+         "Mean JSON size of one event");
+  option("--seed", &flags->seed, "SLUICE_BENCH_SEED", "N", "Seed for the event contents");
+  option("--format", &flags->format, "SLUICE_BENCH_FORMAT", "text|json", "Report format");
+  option("--out", &flags->out, "SLUICE_BENCH_OUT", "FILE", "Also write the JSON report here");
+  cmd->callback([flags, exit_code] { *exit_code = RunBenchCommand(*flags); });
+}
+
+}  // namespace sluice::cli

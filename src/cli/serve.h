@@ -1,0 +1,38 @@
+// `sluice serve`: runs every role in one process. ServeConfig is what flags, SLUICE_*
+// environment variables and the TOML config file set (serve_command.cc binds them);
+// RunServe wires the components, serves until SIGINT/SIGTERM, then shuts down gracefully:
+// stop accepting, finish requests in flight, flush the buffer, exit 0.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sluice::cli {
+
+struct ServeConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./sluice-data";
+  std::string buffer = "disk";  // disk | memory
+  std::string buffer_max_bytes = "8GiB";
+  std::string buffer_segment_bytes = "64MiB";
+  bool buffer_fsync = true;
+  int threads = 0;  // HTTP I/O threads; 0 = one per core
+  std::string max_body_bytes = "4MiB";
+  std::string max_event_bytes = "32KiB";
+  size_t max_batch_events = 10'000;
+  std::string read_timeout = "10s";
+  std::string idle_timeout = "60s";
+  std::string shutdown_grace = "10s";
+  std::vector<std::string> write_keys;  // NAME:SECRET
+  std::vector<std::string> read_keys;   // NAME:SECRET
+  double rate_limit = 0;  // events/s per write key; 0 = unlimited
+  double rate_burst = 0;  // 0 = one second's worth
+  std::string log_level = "info";
+  bool noop_route = false;
+};
+
+// Returns the process exit code: 0 after a clean shutdown, 2 with a sentence on stderr for a
+// configuration the operator must fix, 1 for a failure at run time.
+int RunServe(const ServeConfig& config);
+
+}  // namespace sluice::cli

@@ -1,0 +1,54 @@
+// SluiceProcess: starts the real `sluice` binary for integration tests, finds the address it
+// bound (it listens on port 0 and writes DATA_DIR/serve.addr), and stops or kills it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice::testing {
+
+// A fresh temporary directory, removed (recursively) when destroyed.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class SluiceProcess {
+ public:
+  // Runs `sluice serve --listen 127.0.0.1:0 --data-dir DATA_DIR ARGS…` and waits (up to 20 s)
+  // until it serves /healthz. stdout/stderr go to DATA_DIR/../<name>.log.
+  static Result<std::unique_ptr<SluiceProcess>> Start(const std::string& data_dir,
+                                                      std::vector<std::string> args = {});
+  // Runs `sluice ARGS…` to completion; returns exit code and combined output.
+  static int RunToCompletion(std::vector<std::string> args, std::string* output);
+
+  ~SluiceProcess();  // kills the process if still running
+
+  const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
+  void Kill();  // SIGKILL, and reap
+  // SIGTERM, and wait; returns the exit code (or 128+signal), -1 after `timeout`.
+  int Terminate(std::chrono::seconds timeout = std::chrono::seconds(30));
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string address_;
+  std::string log_path_;
+};
+
+// Path of the sluice binary under test.
+std::string SluiceBinary();
+
+}  // namespace sluice::testing
