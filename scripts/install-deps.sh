@@ -7,13 +7,16 @@ what="${1:-build}"
 build_pkgs=(cmake ninja-build g++ ccache pkg-config
   libboost-dev libsimdjson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libssl-dev
   zlib1g-dev libzstd-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev nodejs npm)
+  libgtest-dev libgmock-dev libbenchmark-dev)
 test_pkgs=(clang libclang-rt-14-dev curl)
 
 pkgs=("${build_pkgs[@]}")
 if [[ "$what" == test || "$what" == all ]]; then pkgs+=("${test_pkgs[@]}"); fi
 
 missing=()
+# Node.js may come from Debian (nodejs + npm) or from a vendor package that bundles npm:
+# only ask apt for it when there is no npm command at all.
+if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
