@@ -8,6 +8,12 @@ build="${1:-build}"
 cd "$root"
 
 status=0
+echo "== installing test peers from npm (Segment and RudderStack SDKs)"
+# Not `npm ci`: npm 11 refuses this lockfile because it lacks other platforms' native builds
+# of msgpackr-extract (under bull, an optional dependency of rudder-sdk-node that we omit).
+# `install --no-save` installs exactly the versions the lockfile pins and never rewrites it.
+npm install --prefix tests/sdk --no-save --omit=optional --no-audit --no-fund --loglevel=error >/dev/null
+
 echo "== unit and integration tests (ctest)"
 (cd "$build" && ctest --output-on-failure -j2 --timeout 900) || status=$?
 

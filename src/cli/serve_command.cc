@@ -1,6 +1,9 @@
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/serve.h"
 
 namespace sluice::cli {
@@ -9,7 +12,10 @@ void SetupServe(CLI::App& app, int* exit_code) {
   auto cfg = std::make_shared<ServeConfig>();
   auto* cmd = app.add_subcommand("serve", "Run the HTTP ingest server and the pipeline");
   // Every flag: --flag, SLUICE_FLAG in the environment, `flag = …` in the TOML config file.
-  cmd->set_config("--config", "", "TOML config file; keys are the flag names, e.g. listen = \"…\"");
+  auto config_path = std::make_shared<std::string>();
+  cmd->add_option("--config", *config_path,
+                  "TOML config file; keys are the flag names, e.g. listen = \"127.0.0.1:8080\"")
+      ->envname("SLUICE_CONFIG");
   auto opt = [&](const std::string& name, auto* target, const std::string& help) {
     std::string env = "SLUICE_";
     for (char c : name) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -40,7 +46,16 @@ void SetupServe(CLI::App& app, int* exit_code) {
                 "Serve POST /v1/noop (answers 200 and stores nothing): the HTTP ceiling for "
                 "sluice bench")
       ->envname("SLUICE_NOOP_ROUTE");
-  cmd->callback([cfg, exit_code] { *exit_code = RunServe(*cfg); });
+  cmd->callback([cmd, cfg, config_path, exit_code] {
+    if (!config_path->empty()) {
+      if (Status st = ApplyConfigFile(cmd, *config_path); !st.ok()) {
+        std::fprintf(stderr, "sluice serve: %s\n", st.message().c_str());
+        *exit_code = 2;
+        return;
+      }
+    }
+    *exit_code = RunServe(*cfg);
+  });
 }
 
 }  // namespace sluice::cli

@@ -1,4 +1,5 @@
 #include "event/parser.h"
+#include "event/uuid.h"
 
 #include <gtest/gtest.h>
 
@@ -45,20 +46,6 @@ std::string TrackError(std::string_view body, Endpoint endpoint = Endpoint::kTra
 Status ParseStatus(Endpoint endpoint, std::string_view body, ParseOptions options = {}) {
   ParseOutput out;
   return Parse(endpoint, body, kReceived, options, &out);
-}
-
-// Canonical lower-case 8-4-4-4-12 form, version nibble 7, variant bits 10.
-bool IsUuid7(const std::string& id) {
-  if (id.size() != 36) return false;
-  for (size_t i = 0; i < id.size(); ++i) {
-    const char c = id[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return id[14] == '7' && (id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
 }
 
 // ---- Endpoint shapes -------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "common/clock.h"
 
@@ -30,6 +31,10 @@ class Uuid7Generator {
   uint64_t last_ms_ = 0;
   uint32_t counter_ = 0;  // 12 bits
 };
+
+// True when `id` is in the canonical lower-case 8-4-4-4-12 form with version nibble 7 and
+// variant bits 10, as Next() makes them.
+bool IsUuid7(std::string_view id);
 
 // The process-wide generator the parser uses.
 Uuid7Generator& DefaultUuid7();

@@ -13,20 +13,6 @@ namespace {
 
 constexpr int64_t kMs = 1'714'564'800'123;  // an arbitrary wall-clock millisecond
 
-// Canonical lower-case 8-4-4-4-12 form, version nibble 7, variant bits 10.
-bool IsUuid7(const std::string& id) {
-  if (id.size() != 36) return false;
-  for (size_t i = 0; i < id.size(); ++i) {
-    const char c = id[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return id[14] == '7' && (id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
-}
-
 uint64_t TimestampMs(const std::string& id) {
   return std::stoull(id.substr(0, 8) + id.substr(9, 4), nullptr, 16);
 }

@@ -14,18 +14,15 @@ struct IngestMetrics {
       "sluice_events_accepted_total", "Events acknowledged durable in the buffer");
   metrics::Counter& quarantined = metrics::Default().GetCounter(
       "sluice_events_quarantined_total", "Rejected events (or bodies) written to the quarantine");
-  metrics::Counter& refused_full = metrics::Default().GetCounter(
-      "sluice_ingest_refused_events_total", "Valid events refused (not acknowledged) by reason",
-      {{"reason", "buffer_full"}});
-  metrics::Counter& refused_io = metrics::Default().GetCounter(
-      "sluice_ingest_refused_events_total", "Valid events refused (not acknowledged) by reason",
-      {{"reason", "buffer_error"}});
-  metrics::Counter& refused_rate = metrics::Default().GetCounter(
-      "sluice_ingest_refused_events_total", "Valid events refused (not acknowledged) by reason",
-      {{"reason", "rate_limited"}});
-  metrics::Counter& refused_auth = metrics::Default().GetCounter(
-      "sluice_ingest_refused_events_total", "Valid events refused (not acknowledged) by reason",
-      {{"reason", "unauthenticated"}});
+  static metrics::Counter& Refused(const char* reason) {
+    return metrics::Default().GetCounter("sluice_ingest_refused_events_total",
+                                         "Valid events refused (not acknowledged) by reason",
+                                         {{"reason", reason}});
+  }
+  metrics::Counter& refused_full = Refused("buffer_full");
+  metrics::Counter& refused_io = Refused("buffer_error");
+  metrics::Counter& refused_rate = Refused("rate_limited");
+  metrics::Counter& refused_auth = Refused("unauthenticated");
 
   void Rejected(const std::string& reason) {
     metrics::Default()

@@ -2,6 +2,8 @@
 // full buffer, metrics, graceful shutdown, and what ends up in the durable log.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <map>
 
 #include "http/compression.h"
@@ -118,6 +120,96 @@ TEST(IngestIntegration, WriteKeysByBasicBearerAndBody) {
   LogContents log = ReadLog(data);
   ASSERT_EQ(log.events.size(), 3u);
   for (const auto& e : log.events) EXPECT_EQ(e.source, "web");
+}
+
+TEST(IngestIntegration, KeysAndLimitsFromEnvironmentAndConfigFile) {
+  TempDir dir;
+  std::string data = dir.path() + "/data";
+  std::string body = R"({"userId":"u1","event":"E"})";
+
+  // From the environment alone: a comma-separated list.
+  ::setenv("SLUICE_WRITE_KEY", "env1:env-secret-111,env2:env-secret-222", 1);
+  ::setenv("SLUICE_MAX_EVENT_BYTES", "1KiB", 1);
+  auto proc = SluiceProcess::Start(data);
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  {
+    http::TestClient c((*proc)->address());
+    EXPECT_EQ(c.Post("/v1/track", body, {{"Authorization", "Bearer env-secret-111"}})->status, 200);
+    EXPECT_EQ(c.Post("/v1/track", body, {{"Authorization", "Bearer env-secret-222"}})->status, 200);
+    EXPECT_EQ(c.Post("/v1/track", body)->status, 401);
+    auto big = c.Post("/v1/track",
+                      R"({"userId":"u1","event":"E","properties":{"p":")" +
+                          std::string(2000, 'x') + R"("}})",
+                      {{"Authorization", "Bearer env-secret-111"}});
+    EXPECT_EQ(big->status, 400);
+    EXPECT_NE(big->body.find("over max_event_bytes (1024)"), std::string::npos) << big->body;
+  }
+  ASSERT_EQ((*proc)->Terminate(), 0);
+
+  // With a config file too, the environment still wins for the same key; the file fills what
+  // the environment leaves out.
+  std::string config = dir.path() + "/sluice.toml";
+  {
+    std::ofstream f(config);
+    f << "# sluice serve configuration\n"
+         "write-key = [\"cfg:cfg-secret-123\"]\n"
+         "max-batch-events = 2\n"
+         "noop-route = true\n";
+  }
+  auto again = SluiceProcess::Start(data, {"--config", config});
+  ::unsetenv("SLUICE_WRITE_KEY");
+  ::unsetenv("SLUICE_MAX_EVENT_BYTES");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  {
+    http::TestClient c2((*again)->address());
+    EXPECT_EQ(c2.Post("/v1/track", body, {{"Authorization", "Bearer env-secret-111"}})->status,
+              200);
+    EXPECT_EQ(c2.Post("/v1/track", body, {{"Authorization", "Bearer cfg-secret-123"}})->status,
+              401);
+    std::string three = R"({"batch":[)" + Track("b1") + "," + Track("b2") + "," + Track("b3") + "]}";
+    auto r = c2.Post("/v1/batch", three, {{"Authorization", "Bearer env-secret-111"}});
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(r->body.find("over max_batch_events (2)"), std::string::npos) << r->body;
+    EXPECT_EQ(c2.Post("/v1/noop", "{}")->status, 200);
+  }
+  ASSERT_EQ((*again)->Terminate(), 0);
+
+  // Without the environment, the file's key is the one.
+  auto file_only = SluiceProcess::Start(data, {"--config", config});
+  ASSERT_TRUE(file_only.ok()) << file_only.status().ToString();
+  {
+    http::TestClient c4((*file_only)->address());
+    EXPECT_EQ(c4.Post("/v1/track", body, {{"Authorization", "Bearer cfg-secret-123"}})->status,
+              200);
+    EXPECT_EQ(c4.Post("/v1/track", body, {{"Authorization", "Bearer env-secret-111"}})->status,
+              401);
+  }
+  ASSERT_EQ((*file_only)->Terminate(), 0);
+
+  // And a flag wins over both.
+  auto third = SluiceProcess::Start(data, {"--config", config, "--write-key", "flag:flag-secret-1"});
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  http::TestClient c3((*third)->address());
+  EXPECT_EQ(c3.Post("/v1/track", body, {{"Authorization", "Bearer flag-secret-1"}})->status, 200);
+  EXPECT_EQ(c3.Post("/v1/track", body, {{"Authorization", "Bearer cfg-secret-123"}})->status, 401);
+}
+
+TEST(IngestIntegration, BadConfigFileStopsStartWithASentence) {
+  TempDir dir;
+  std::string config = dir.path() + "/bad.toml";
+  std::string out;
+  {
+    std::ofstream f(config);
+    f << "listen = \"127.0.0.1:0\"\nlisten-port = 9\n";
+  }
+  EXPECT_EQ(SluiceProcess::RunToCompletion({"serve", "--config", config}, &out), 2);
+  EXPECT_NE(out.find("unknown key \"listen-port\""), std::string::npos) << out;
+  {
+    std::ofstream f(config);
+    f << "listen = [unclosed\n";
+  }
+  EXPECT_EQ(SluiceProcess::RunToCompletion({"serve", "--config", config}, &out), 2);
+  EXPECT_NE(out.find("line 1"), std::string::npos) << out;
 }
 
 TEST(IngestIntegration, RefusesToListenPubliclyWithoutKeys) {

@@ -18,6 +18,7 @@ extern char** environ;
 namespace sluice::testing {
 
 std::string SluiceBinary() { return SLUICE_BINARY; }
+std::string SourceDir() { return SLUICE_SOURCE_DIR; }
 
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-it-XXXXXX").string();
@@ -43,7 +44,7 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  if (posix_spawn(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ) != 0) pid = -1;
+  if (posix_spawnp(&pid, argv[0].c_str(), &fa, nullptr, args.data(), environ) != 0) pid = -1;
   posix_spawn_file_actions_destroy(&fa);
   return pid;
 }
@@ -92,9 +93,13 @@ Result<std::unique_ptr<SluiceProcess>> SluiceProcess::Start(const std::string& d
 }
 
 int SluiceProcess::RunToCompletion(std::vector<std::string> args, std::string* output) {
+  args.insert(args.begin(), SluiceBinary());
+  return RunProgram(std::move(args), output);
+}
+
+int SluiceProcess::RunProgram(std::vector<std::string> args, std::string* output) {
   TempDir dir;
   std::string log = dir.path() + "/out.log";
-  args.insert(args.begin(), SluiceBinary());
   pid_t pid = Spawn(args, log);
   if (pid < 0) return -1;
   int wstatus = 0;

@@ -32,6 +32,8 @@ class SluiceProcess {
                                                       std::vector<std::string> args = {});
   // Runs `sluice ARGS…` to completion; returns exit code and combined output.
   static int RunToCompletion(std::vector<std::string> args, std::string* output);
+  // Runs any program (found on PATH) to completion; returns exit code and combined output.
+  static int RunProgram(std::vector<std::string> argv, std::string* output);
 
   ~SluiceProcess();  // kills the process if still running
 
@@ -50,5 +52,7 @@ class SluiceProcess {
 
 // Path of the sluice binary under test.
 std::string SluiceBinary();
+// The source tree's root (for test scripts and fixtures).
+std::string SourceDir();
 
 }  // namespace sluice::testing
