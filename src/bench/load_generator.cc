@@ -1,5 +1,7 @@
 #include "bench/load_generator.h"
 
+#include "bench/freshness_probe.h"
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
@@ -519,10 +521,33 @@ Result<BenchReport> RunBench(const BenchOptions& options) {
     c->SetFirstSlot(plan.start + offset);
     asio::post(w.ioc, [c] { c->Start(); });
   }
+  std::unique_ptr<FreshnessProbe> probe;
+  if (options.probe_interval_s > 0) {
+    probe = std::make_unique<FreshnessProbe>(FreshnessOptions{
+        options.url, options.probe_interval_s, 10.0, options.write_key, options.read_key,
+        report.run_id});
+  }
   {
     std::vector<std::jthread> running;
     running.reserve(workers.size());
     for (auto& w : workers) running.emplace_back([&w] { w->ioc.run(); });
+    if (probe) {
+      std::this_thread::sleep_until(plan.measure_start);
+      probe->Start();
+      std::this_thread::sleep_until(plan.stop_at);
+      probe->Stop();
+    }
+  }
+  if (probe) {
+    FreshnessSummary f = probe->Summary();
+    report.probed = true;
+    report.probes = f.probes;
+    report.probes_visible = f.visible;
+    report.probes_timed_out = f.timed_out;
+    report.probe_errors = f.errors;
+    report.freshness_p50_ms = f.p50_ms;
+    report.freshness_p99_ms = f.p99_ms;
+    report.freshness_max_ms = f.max_ms;
   }
   for (auto& w : workers) w->connections.clear();
 

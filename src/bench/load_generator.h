@@ -44,6 +44,10 @@ struct BenchOptions {
   size_t event_bytes = 2048;
   uint64_t seed = 1;    // event contents depend only on this
   double warmup_s = 0;  // sent before the measurement, not counted
+  // Freshness probes (bench/freshness_probe.h): one every probe_interval_s during the
+  // measurement; 0 = off. read_key authorises their queries when the server has keys.
+  double probe_interval_s = 0;
+  std::string read_key;
   // Not CLI flags; tests and tools set them.
   uint64_t run_id = 0;           // messageId prefix; 0 = random per run
   double drain_timeout_s = 10;   // how long in-flight requests may finish after the end
@@ -88,6 +92,10 @@ struct BenchReport {
   std::map<std::string, uint64_t> connection_errors;  // "read: end of stream" -> count
   uint64_t connects = 0;                              // connections opened, including reconnects
   LatencySummary latency;
+  // Freshness probes, when enabled: acknowledgement to visibility in /v1/query.
+  bool probed = false;
+  uint64_t probes = 0, probes_visible = 0, probes_timed_out = 0, probe_errors = 0;
+  double freshness_p50_ms = 0, freshness_p99_ms = 0, freshness_max_ms = 0;
 
   // Derived rates (over elapsed_s).
   double requests_per_s = 0;

@@ -117,6 +117,12 @@ std::string Text(const BenchReport& r) {
                                          Rate(r.target_rate), r.rate_target_met ? "met" : "NOT met",
                                          Rate(r.offered_events_per_s), Rate(r.events_per_s))
                            : std::string("no target (closed loop)"));
+  if (r.probed) {
+    line("freshness", fmt::format("ack to visible in /v1/query: p50 {:.1f} ms  p99 {:.1f} ms  max "
+                                  "{:.1f} ms ({} probes, {} visible, {} timed out, {} errors)",
+                                  r.freshness_p50_ms, r.freshness_p99_ms, r.freshness_max_ms,
+                                  r.probes, r.probes_visible, r.probes_timed_out, r.probe_errors));
+  }
   return out;
 }
 
@@ -198,6 +204,15 @@ std::string Json(const BenchReport& r) {
   map("connection_errors", r.connection_errors, [](const std::string&) { return true; });
   key("rate_target_met");
   out += r.open_loop ? (r.rate_target_met ? "true" : "false") : "null";
+  if (r.probed) {
+    count("probes", r.probes);
+    count("probes_visible", r.probes_visible);
+    count("probes_timed_out", r.probes_timed_out);
+    count("probe_errors", r.probe_errors);
+    num("freshness_p50_ms", r.freshness_p50_ms);
+    num("freshness_p99_ms", r.freshness_p99_ms);
+    num("freshness_max_ms", r.freshness_max_ms);
+  }
   out += "}\n";
   return out;
 }

@@ -25,6 +25,8 @@ struct BenchFlags {
   std::string rate = "0";
   std::string duration = "10";
   std::string warmup = "0";
+  std::string probe_interval = "0";
+  std::string read_key;
   bool gzip = false;
   std::string write_key;
   std::string event_bytes = "2048";
@@ -68,6 +70,9 @@ Result<bench::BenchOptions> ToOptions(const BenchFlags& f) {
   SLUICE_RETURN_IF_ERROR(ParseSeconds("--rate", f.rate, 0, &o.rate));
   SLUICE_RETURN_IF_ERROR(ParseSeconds("--duration", f.duration, 1e-3, &o.duration_s));
   SLUICE_RETURN_IF_ERROR(ParseSeconds("--warmup", f.warmup, 0, &o.warmup_s));
+  SLUICE_RETURN_IF_ERROR(
+      ParseSeconds("--probe-interval", f.probe_interval, 0, &o.probe_interval_s));
+  o.read_key = f.read_key;
   SLUICE_RETURN_IF_ERROR(
       ParseWhole<size_t>("--event-bytes", f.event_bytes, 1, size_t{1} << 20, &o.event_bytes));
   SLUICE_RETURN_IF_ERROR(
@@ -137,6 +142,11 @@ void SetupBench(CLI::App& app, int* exit_code) {
       ->envname("SLUICE_BENCH_GZIP");
   option("--write-key", &flags->write_key, "SLUICE_BENCH_WRITE_KEY", "KEY",
          "Write key, sent as the HTTP Basic user name");
+  option("--probe-interval", &flags->probe_interval, "SLUICE_BENCH_PROBE_INTERVAL", "SECONDS",
+         "Send a freshness probe this often and time it from acknowledgement to visibility in "
+         "/v1/query (0 = off)");
+  option("--read-key", &flags->read_key, "SLUICE_BENCH_READ_KEY", "KEY",
+         "Read key for the probes' queries, sent as a Bearer token");
   option("--event-bytes", &flags->event_bytes, "SLUICE_BENCH_EVENT_BYTES", "BYTES",
          "Mean JSON size of one event");
   option("--seed", &flags->seed, "SLUICE_BENCH_SEED", "N", "Seed for the event contents");

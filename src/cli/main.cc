@@ -14,6 +14,8 @@ int Main(int argc, char** argv) {
   SetupServe(app, &exit_code);
   SetupBench(app, &exit_code);
   SetupVersion(app, &exit_code);
+  SetupExport(app, &exit_code);
+  SetupQuery(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,8 +4,13 @@
 // stop accepting, finish requests in flight, flush the buffer, exit 0.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace sluice::cli {
 
@@ -29,10 +34,36 @@ struct ServeConfig {
   double rate_burst = 0;  // 0 = one second's worth
   std::string log_level = "info";
   bool noop_route = false;
+
+  // Hot store, loader, exporter, query (issue 3).
+  std::string store = "duckdb";
+  std::string object_store;  // default file://DATA_DIR/objects
+  std::string export_interval = "10m";
+  std::string export_grace = "30s";
+  std::string hot_retention = "2h";
+  std::string dedup_window = "10m";
+  size_t dedup_max_ids = 5'000'000;
+  bool loader = true;  // false: events are buffered but not loaded (maintenance, benchmarks)
+  size_t loader_batch_events = 20'000;
+  std::string loader_batch_delay = "200ms";
+  std::string query_timeout = "30s";
+  uint64_t query_max_rows = 100'000;
+  std::string duckdb_memory_limit = "4GB";
+  int query_connections = 2;
 };
+
+// Binds every ServeConfig field to a flag of `cmd`, its SLUICE_* environment variable and
+// its key in the --config file (applied by the subcommand's callback with ApplyConfigFile).
+// Returns the --config option's target.
+std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg);
 
 // Returns the process exit code: 0 after a clean shutdown, 2 with a sentence on stderr for a
 // configuration the operator must fix, 1 for a failure at run time.
 int RunServe(const ServeConfig& config);
+
+// `sluice export --once`: with the server stopped, loads what the buffer holds into the hot
+// store, then exports every window whose end the data has passed (no grace) and applies the
+// retention. Same exit codes as RunServe.
+int RunExportOnce(const ServeConfig& config);
 
 }  // namespace sluice::cli

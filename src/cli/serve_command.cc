@@ -8,9 +8,7 @@
 
 namespace sluice::cli {
 
-void SetupServe(CLI::App& app, int* exit_code) {
-  auto cfg = std::make_shared<ServeConfig>();
-  auto* cmd = app.add_subcommand("serve", "Run the HTTP ingest server and the pipeline");
+std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
   // Every flag: --flag, SLUICE_FLAG in the environment, `flag = …` in the TOML config file.
   auto config_path = std::make_shared<std::string>();
   cmd->add_option("--config", *config_path,
@@ -22,7 +20,7 @@ void SetupServe(CLI::App& app, int* exit_code) {
     return cmd->add_option("--" + name, *target, help)->envname(env)->capture_default_str();
   };
   opt("listen", &cfg->listen, "Address to listen on, HOST:PORT (port 0 picks a free one)");
-  opt("data-dir", &cfg->data_dir, "Directory for the buffer and every other file Sluice keeps");
+  opt("data-dir", &cfg->data_dir, "Directory for the buffer, the hot store and local exports");
   opt("buffer", &cfg->buffer, "Buffer: disk (durable segment log) or memory (loses data on crash)");
   opt("buffer-max-bytes", &cfg->buffer_max_bytes, "Cap on buffer bytes; beyond it ingest answers 503");
   opt("buffer-segment-bytes", &cfg->buffer_segment_bytes, "Size of one buffer segment file");
@@ -46,6 +44,32 @@ void SetupServe(CLI::App& app, int* exit_code) {
                 "Serve POST /v1/noop (answers 200 and stores nothing): the HTTP ceiling for "
                 "sluice bench")
       ->envname("SLUICE_NOOP_ROUTE");
+  opt("store", &cfg->store, "Hot store: duckdb (a DuckDB file in the data dir)");
+  opt("object-store", &cfg->object_store,
+      "Where closed windows go as Parquet: file://DIR (default DATA_DIR/objects)");
+  opt("export-interval", &cfg->export_interval, "Window length: one Parquet file per window");
+  opt("export-grace", &cfg->export_grace,
+      "A window closes once the loaded data is this far past its end (clock skew allowance)");
+  opt("hot-retention", &cfg->hot_retention,
+      "Exported windows stay in the hot store this long, then are dropped");
+  opt("dedup-window", &cfg->dedup_window, "Drop an event whose event_id was stored this recently");
+  opt("dedup-max-ids", &cfg->dedup_max_ids, "Most event_ids remembered for dedup (~50 B each)");
+  opt("loader", &cfg->loader,
+      "Load the buffer into the hot store (false: only buffer, e.g. during maintenance)");
+  opt("loader-batch-events", &cfg->loader_batch_events, "Most events per hot store commit");
+  opt("loader-batch-delay", &cfg->loader_batch_delay,
+      "Commit a batch at most this long after its first event (freshness)");
+  opt("query-timeout", &cfg->query_timeout, "Stop a query running longer than this");
+  opt("query-max-rows", &cfg->query_max_rows, "Refuse results with more rows than this");
+  opt("duckdb-memory-limit", &cfg->duckdb_memory_limit, "Memory limit of the embedded DuckDB");
+  opt("query-connections", &cfg->query_connections, "Queries that may run at once");
+  return config_path;
+}
+
+void SetupServe(CLI::App& app, int* exit_code) {
+  auto cfg = std::make_shared<ServeConfig>();
+  auto* cmd = app.add_subcommand("serve", "Run the HTTP ingest server and the pipeline");
+  auto config_path = BindServeFlags(cmd, cfg.get());
   cmd->callback([cmd, cfg, config_path, exit_code] {
     if (!config_path->empty()) {
       if (Status st = ApplyConfigFile(cmd, *config_path); !st.ok()) {
@@ -55,6 +79,30 @@ void SetupServe(CLI::App& app, int* exit_code) {
       }
     }
     *exit_code = RunServe(*cfg);
+  });
+}
+
+void SetupExport(CLI::App& app, int* exit_code) {
+  auto cfg = std::make_shared<ServeConfig>();
+  auto* cmd = app.add_subcommand(
+      "export", "Export closed windows to the object store now (the server must be stopped)");
+  auto once = std::make_shared<bool>(false);
+  cmd->add_flag("--once", *once, "Load the buffer, export every closed window, then exit");
+  auto config_path = BindServeFlags(cmd, cfg.get());
+  cmd->callback([cmd, cfg, config_path, once, exit_code] {
+    if (!*once) {
+      std::fprintf(stderr, "sluice export: only --once is supported: `sluice export --once`\n");
+      *exit_code = 2;
+      return;
+    }
+    if (!config_path->empty()) {
+      if (Status st = ApplyConfigFile(cmd, *config_path); !st.ok()) {
+        std::fprintf(stderr, "sluice export: %s\n", st.message().c_str());
+        *exit_code = 2;
+        return;
+      }
+    }
+    *exit_code = RunExportOnce(*cfg);
   });
 }
 

@@ -82,7 +82,7 @@ TEST(CrashIntegration, KillNineDuringLoadLosesNoAcknowledgedEvent) {
   TempDir dir;
   std::string data = dir.path() + "/data";
   // Small segments so the kill also lands around segment rolls.
-  auto proc = SluiceProcess::Start(data, {"--buffer-segment-bytes", "1MiB"});
+  auto proc = SluiceProcess::StartBufferOnly(data, {"--buffer-segment-bytes", "1MiB"});
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   std::set<std::string> acked;
   {
@@ -93,7 +93,7 @@ TEST(CrashIntegration, KillNineDuringLoadLosesNoAcknowledgedEvent) {
     acked = load.AckedIds();
   }
   // Restart: recovery runs, truncating any torn tail; then stop cleanly and read the log.
-  auto again = SluiceProcess::Start(data);
+  auto again = SluiceProcess::StartBufferOnly(data);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   http::TestClient c((*again)->address());
   ASSERT_EQ(c.Post("/v1/track", R"({"messageId":"after-restart","userId":"u","event":"E"})")->status,
@@ -120,7 +120,7 @@ TEST(CrashIntegration, KillNineDuringLoadLosesNoAcknowledgedEvent) {
 TEST(CrashIntegration, SigtermDuringLoadAnswersInFlightAndExitsZero) {
   TempDir dir;
   std::string data = dir.path() + "/data";
-  auto proc = SluiceProcess::Start(data);
+  auto proc = SluiceProcess::StartBufferOnly(data);
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   std::set<std::string> acked;
   {

@@ -26,7 +26,7 @@ std::string Track(const std::string& id, const std::string& user = "u1") {
 TEST(IngestIntegration, EveryEndpointShapeLandsInTheLog) {
   TempDir dir;
   std::string data = dir.path() + "/data";
-  auto proc = SluiceProcess::Start(data);
+  auto proc = SluiceProcess::StartBufferOnly(data);
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
 
@@ -95,7 +95,7 @@ TEST(IngestIntegration, EveryEndpointShapeLandsInTheLog) {
 TEST(IngestIntegration, WriteKeysByBasicBearerAndBody) {
   TempDir dir;
   std::string data = dir.path() + "/data";
-  auto proc = SluiceProcess::Start(
+  auto proc = SluiceProcess::StartBufferOnly(
       data, {"--write-key", "web:web-secret-123", "--read-key", "bi:read-secret-123"});
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
@@ -130,7 +130,7 @@ TEST(IngestIntegration, KeysAndLimitsFromEnvironmentAndConfigFile) {
   // From the environment alone: a comma-separated list.
   ::setenv("SLUICE_WRITE_KEY", "env1:env-secret-111,env2:env-secret-222", 1);
   ::setenv("SLUICE_MAX_EVENT_BYTES", "1KiB", 1);
-  auto proc = SluiceProcess::Start(data);
+  auto proc = SluiceProcess::StartBufferOnly(data);
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   {
     http::TestClient c((*proc)->address());
@@ -156,7 +156,7 @@ TEST(IngestIntegration, KeysAndLimitsFromEnvironmentAndConfigFile) {
          "max-batch-events = 2\n"
          "noop-route = true\n";
   }
-  auto again = SluiceProcess::Start(data, {"--config", config});
+  auto again = SluiceProcess::StartBufferOnly(data, {"--config", config});
   ::unsetenv("SLUICE_WRITE_KEY");
   ::unsetenv("SLUICE_MAX_EVENT_BYTES");
   ASSERT_TRUE(again.ok()) << again.status().ToString();
@@ -175,7 +175,7 @@ TEST(IngestIntegration, KeysAndLimitsFromEnvironmentAndConfigFile) {
   ASSERT_EQ((*again)->Terminate(), 0);
 
   // Without the environment, the file's key is the one.
-  auto file_only = SluiceProcess::Start(data, {"--config", config});
+  auto file_only = SluiceProcess::StartBufferOnly(data, {"--config", config});
   ASSERT_TRUE(file_only.ok()) << file_only.status().ToString();
   {
     http::TestClient c4((*file_only)->address());
@@ -187,7 +187,7 @@ TEST(IngestIntegration, KeysAndLimitsFromEnvironmentAndConfigFile) {
   ASSERT_EQ((*file_only)->Terminate(), 0);
 
   // And a flag wins over both.
-  auto third = SluiceProcess::Start(data, {"--config", config, "--write-key", "flag:flag-secret-1"});
+  auto third = SluiceProcess::StartBufferOnly(data, {"--config", config, "--write-key", "flag:flag-secret-1"});
   ASSERT_TRUE(third.ok()) << third.status().ToString();
   http::TestClient c3((*third)->address());
   EXPECT_EQ(c3.Post("/v1/track", body, {{"Authorization", "Bearer flag-secret-1"}})->status, 200);
@@ -231,7 +231,7 @@ TEST(IngestIntegration, RefusesToListenPubliclyWithoutKeys) {
 TEST(IngestIntegration, SecondServerOnSameDataDirIsRefused) {
   TempDir dir;
   std::string data = dir.path() + "/data";
-  auto proc = SluiceProcess::Start(data);
+  auto proc = SluiceProcess::StartBufferOnly(data);
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   std::string out;
   int rc = SluiceProcess::RunToCompletion(
@@ -243,7 +243,7 @@ TEST(IngestIntegration, SecondServerOnSameDataDirIsRefused) {
 TEST(IngestIntegration, FullBufferAnswers503AndKeepsWhatItAcknowledged) {
   TempDir dir;
   std::string data = dir.path() + "/data";
-  auto proc = SluiceProcess::Start(
+  auto proc = SluiceProcess::StartBufferOnly(
       data, {"--buffer-max-bytes", "64KiB", "--buffer-segment-bytes", "16KiB"});
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
@@ -278,7 +278,7 @@ TEST(IngestIntegration, FullBufferAnswers503AndKeepsWhatItAcknowledged) {
 
 TEST(IngestIntegration, MetricsCountWhatHappened) {
   TempDir dir;
-  auto proc = SluiceProcess::Start(dir.path() + "/data");
+  auto proc = SluiceProcess::StartBufferOnly(dir.path() + "/data");
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
   for (int i = 0; i < 5; ++i) {

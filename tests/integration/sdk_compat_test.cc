@@ -19,7 +19,7 @@ TEST(SdkCompat, SegmentAndRudderStackNodeSdksDeliverEveryEventType) {
       << "run `npm ci --prefix tests/sdk` (scripts/test.sh does)";
   TempDir dir;
   std::string data = dir.path() + "/data";
-  auto proc = SluiceProcess::Start(data, {"--write-key", "sdk:sdk-secret-key-1"});
+  auto proc = SluiceProcess::StartBufferOnly(data, {"--write-key", "sdk:sdk-secret-key-1"});
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
 
   std::string out;

@@ -30,6 +30,13 @@ class SluiceProcess {
   // until it serves /healthz. stdout/stderr go to DATA_DIR/../<name>.log.
   static Result<std::unique_ptr<SluiceProcess>> Start(const std::string& data_dir,
                                                       std::vector<std::string> args = {});
+  // The same with `--loader=false`: events stay in the disk buffer, for tests that read the
+  // buffer itself (log_reader.h) after the server stops.
+  static Result<std::unique_ptr<SluiceProcess>> StartBufferOnly(const std::string& data_dir,
+                                                                std::vector<std::string> args = {}) {
+    args.push_back("--loader=false");
+    return Start(data_dir, std::move(args));
+  }
   // Runs `sluice ARGS…` to completion; returns exit code and combined output.
   static int RunToCompletion(std::vector<std::string> args, std::string* output);
   // Runs any program (found on PATH) to completion; returns exit code and combined output.

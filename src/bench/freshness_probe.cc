@@ -1,0 +1,106 @@
+#include "bench/freshness_probe.h"
+
+#include <chrono>
+
+#include "http/test_client.h"
+
+namespace sluice::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kAlphabet[(acc >> bits) & 0x3F]);
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3F]);
+  while (out.size() % 4) out.push_back('=');
+  return out;
+}
+
+}  // namespace
+
+void FreshnessProbe::Start() {
+  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+}
+
+void FreshnessProbe::Stop() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+FreshnessSummary FreshnessProbe::Summary() const {
+  FreshnessSummary s = counts_;
+  s.p50_ms = histogram_.Percentile(0.50) / 1e3;
+  s.p99_ms = histogram_.Percentile(0.99) / 1e3;
+  s.max_ms = static_cast<double>(histogram_.Max()) / 1e3;
+  return s;
+}
+
+void FreshnessProbe::Run(std::stop_token stop) {
+  std::string address = options_.url;
+  if (address.starts_with("http://")) address = address.substr(7);
+  address = address.substr(0, address.find('/'));
+  http::TestClient client(address);
+  std::vector<std::pair<std::string, std::string>> write_headers = {
+      {"Content-Type", "application/json"}};
+  if (!options_.write_key.empty()) {
+    write_headers.emplace_back("Authorization", "Basic " + Base64(options_.write_key + ":"));
+  }
+  std::vector<std::pair<std::string, std::string>> read_headers = {
+      {"Content-Type", "application/json"}};
+  if (!options_.read_key.empty()) {
+    read_headers.emplace_back("Authorization", "Bearer " + options_.read_key);
+  }
+  const auto interval = std::chrono::microseconds(static_cast<int64_t>(options_.interval_s * 1e6));
+  const auto timeout = std::chrono::microseconds(static_cast<int64_t>(options_.timeout_s * 1e6));
+  for (uint64_t n = 0; !stop.stop_requested(); ++n) {
+    const auto next = Clock::now() + interval;
+    const std::string id = "probe-" + std::to_string(options_.run_id) + "-" + std::to_string(n);
+    auto sent = client.Post("/v1/track",
+                            R"({"messageId":")" + id +
+                                R"(","userId":"sluice-probe","event":"Sluice Probe"})",
+                            write_headers);
+    if (!sent.ok() || sent->status != 200) {
+      counts_.errors++;
+    } else {
+      const auto acked = Clock::now();
+      counts_.probes++;
+      const std::string query = R"({"sql":"SELECT count(*) FROM events WHERE event_id = ')" +
+                                id + R"('"})";
+      bool seen = false;
+      while (!seen && Clock::now() - acked < timeout) {
+        auto r = client.Post("/v1/query", query, read_headers);
+        if (!r.ok() || r->status != 200) {
+          counts_.errors++;
+        } else if (r->body.find("\"rows\":[[1]]") != std::string::npos) {
+          seen = true;
+          histogram_.Record(std::chrono::duration_cast<std::chrono::microseconds>(
+                                Clock::now() - acked)
+                                .count());
+          counts_.visible++;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (!seen) counts_.timed_out++;
+    }
+    while (!stop.stop_requested() && Clock::now() < next) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+}
+
+}  // namespace sluice::bench

@@ -1,0 +1,56 @@
+// FreshnessProbe: measures how long an acknowledged event takes to become visible to SQL.
+//
+// Every `interval`, it sends one probe event (POST /v1/track with a unique messageId), and
+// once it is acknowledged polls POST /v1/query for that event_id every 10 ms; the time from
+// the acknowledgement to the first answer that finds it is one freshness sample. A probe not
+// visible within `timeout` counts as timed out. One probe is in flight at a time, so the
+// probe adds about one event and 100 small queries a second to the load.
+//
+// Concurrency: Start() runs the loop on its own thread; Stop() ends and joins it; Summary()
+// after Stop().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "bench/histogram.h"
+
+namespace sluice::bench {
+
+struct FreshnessOptions {
+  std::string url;        // http://host:port (a path prefix is not supported)
+  double interval_s = 0.1;
+  double timeout_s = 10;
+  std::string write_key;  // HTTP Basic user name for /v1/track, when set
+  std::string read_key;   // Bearer token for /v1/query, when set
+  uint64_t run_id = 0;    // makes the probe ids unique per run
+};
+
+struct FreshnessSummary {
+  uint64_t probes = 0;     // acknowledged probes
+  uint64_t visible = 0;    // of those, seen by a query in time
+  uint64_t timed_out = 0;
+  uint64_t errors = 0;     // probe sends or queries that failed
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+};
+
+class FreshnessProbe {
+ public:
+  explicit FreshnessProbe(FreshnessOptions options) : options_(std::move(options)) {}
+  ~FreshnessProbe() { Stop(); }
+  void Start();
+  void Stop();
+  FreshnessSummary Summary() const;
+
+ private:
+  void Run(std::stop_token stop);
+
+  FreshnessOptions options_;
+  std::jthread thread_;
+  LatencyHistogram histogram_;  // written by the thread, read after Stop()
+  FreshnessSummary counts_;
+};
+
+}  // namespace sluice::bench

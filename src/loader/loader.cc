@@ -1,0 +1,266 @@
+#include "loader/loader.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+
+#include "common/metrics.h"
+#include "event/event.h"
+
+namespace sluice::loader {
+namespace {
+
+constexpr int64_t kMinuteUs = 60'000'000;
+
+struct LoaderMetrics {
+  metrics::Counter& batches = metrics::Default().GetCounter(
+      "sluice_loader_batches_total", "Batches committed to the hot store");
+  metrics::Counter& events = metrics::Default().GetCounter(
+      "sluice_loader_events_total", "Events committed to the hot store");
+  metrics::Counter& duplicates = metrics::Default().GetCounter(
+      "sluice_loader_duplicates_total", "Events dropped as client retries (event_id seen)");
+  metrics::Counter& rejections = metrics::Default().GetCounter(
+      "sluice_loader_rejections_total", "Quarantine records committed to events_rejected");
+  metrics::Counter& errors = metrics::Default().GetCounter(
+      "sluice_loader_errors_total", "Failed buffer reads or hot store commits (retried)");
+  metrics::Histogram& batch_seconds = metrics::Default().GetHistogram(
+      "sluice_loader_commit_seconds", "Time to commit one batch to the hot store");
+};
+
+LoaderMetrics& Metrics() {
+  static LoaderMetrics* m = new LoaderMetrics();
+  return *m;
+}
+
+struct FingerprintHash {
+  size_t operator()(const Fingerprint& f) const { return static_cast<size_t>(f.lo); }
+};
+
+}  // namespace
+
+Loader::Loader(LoaderOptions options, buffer::Buffer* buffer, store::HotStore* store,
+               Clock* clock)
+    : options_(std::move(options)),
+      buffer_(buffer),
+      store_(store),
+      clock_(clock),
+      dedup_(std::chrono::duration_cast<std::chrono::microseconds>(options_.dedup_window).count(),
+             options_.dedup_max_ids) {}
+
+Loader::~Loader() { Stop(); }
+
+Status Loader::Init() {
+  SLUICE_ASSIGN_OR_RETURN(next_offset_, store_->CommittedOffset(options_.shard));
+  SLUICE_ASSIGN_OR_RETURN(int64_t max_received, store_->MaxReceivedAt());
+  int64_t window_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.dedup_window).count();
+  // The store yields ids, not their times; stamp them with max_received so they are kept for
+  // one more window (conservative: a retry within the window is still caught).
+  Status st = store_->ForEachEventIdSince(max_received - window_us, [&](std::string_view id) {
+    dedup_.Insert(FingerprintOf(id), max_received);
+  });
+  SLUICE_RETURN_IF_ERROR(st);
+  // The buffer may have freed segments below our offset, never above it.
+  SLUICE_RETURN_IF_ERROR(buffer_->Commit(next_offset_));
+  std::lock_guard lock(mu_);
+  stats_.committed_offset = next_offset_;
+  stats_.max_received_at_us = max_received;
+  spdlog::info("loader: resuming shard {} at offset {} ({} recent ids for dedup)", options_.shard,
+               next_offset_, dedup_.size());
+  return Status::OK();
+}
+
+Status Loader::Start() {
+  SLUICE_RETURN_IF_ERROR(Init());
+  background_ = true;
+  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  return Status::OK();
+}
+
+void Loader::Stop() {
+  stopping_.store(true);
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+Status Loader::DrainOnce() {
+  SLUICE_RETURN_IF_ERROR(Init());
+  for (;;) {
+    bool empty = false;
+    SLUICE_RETURN_IF_ERROR(Step(std::chrono::milliseconds(0), &empty));
+    if (empty) return Status::OK();
+  }
+}
+
+void Loader::Run(std::stop_token stop) {
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stop.stop_requested()) {
+    bool empty = false;
+    Status st = Step(std::chrono::milliseconds(500), &empty);
+    if (st.ok()) {
+      backoff = std::chrono::milliseconds(100);
+      continue;
+    }
+    Metrics().errors.Inc();
+    {
+      std::lock_guard lock(mu_);
+      stats_.last_error = st.ToString();
+    }
+    spdlog::error("loader: {}; retrying in {} ms", st.ToString(), backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+Status Loader::Step(std::chrono::milliseconds wait, bool* empty) {
+  auto first = buffer_->Read(next_offset_, options_.max_batch_records, options_.max_batch_bytes,
+                             wait);
+  if (!first.ok()) return first.status().WithContext("reading the buffer");
+  if (first->empty()) {
+    *empty = true;
+    std::lock_guard lock(mu_);
+    stats_.drained = true;
+    return Status::OK();
+  }
+  *empty = false;
+  std::vector<buffer::Record> records = std::move(first).value();
+  size_t bytes = 0;
+  for (const auto& r : records) bytes += r.payload.size();
+  // Keep reading until the batch is full or max_batch_delay has passed since its first record.
+  const int64_t deadline = clock_->MonotonicMicros() +
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.max_batch_delay).count();
+  while (records.size() < options_.max_batch_records && bytes < options_.max_batch_bytes &&
+         !stopping_.load()) {
+    int64_t remaining_us = deadline - clock_->MonotonicMicros();
+    if (remaining_us <= 0) break;
+    auto more = buffer_->Read(records.back().offset + 1,
+                              options_.max_batch_records - records.size(),
+                              options_.max_batch_bytes - bytes,
+                              std::chrono::milliseconds(remaining_us / 1000));
+    if (!more.ok()) return more.status().WithContext("reading the buffer");
+    if (more->empty()) break;
+    for (auto& r : *more) {
+      bytes += r.payload.size();
+      records.push_back(std::move(r));
+    }
+  }
+
+  store::Batch batch;
+  batch.shard = options_.shard;
+  batch.end_offset = records.back().offset + 1;
+  batch.events.reserve(records.size());
+  std::vector<Fingerprint> fps;
+  std::vector<int64_t> received;
+  fps.reserve(records.size());
+  received.reserve(records.size());
+  // Ids seen earlier in this batch, with their received_at: the window applies here too.
+  std::unordered_map<Fingerprint, int64_t, FingerprintHash> in_batch;
+  in_batch.reserve(records.size());
+  const int64_t window_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.dedup_window).count();
+  std::map<std::tuple<int64_t, std::string, std::string>, int64_t> rollup;
+  uint64_t duplicates = 0;
+  for (auto& r : records) {
+    auto decoded = event::DecodeRecord(r.payload);
+    if (!decoded.ok()) {
+      batch.rejections.push_back(event::Rejection{
+          clock_->NowMicros(), "",
+          "undecodable buffer record at offset " + std::to_string(r.offset) + ": " +
+              decoded.status().message(),
+          std::move(r.payload)});
+      continue;
+    }
+    if (auto* rej = std::get_if<event::Rejection>(&*decoded)) {
+      batch.rejections.push_back(std::move(*rej));
+      continue;
+    }
+    auto& e = std::get<event::Event>(*decoded);
+    Fingerprint fp = FingerprintOf(e.event_id);
+    auto [seen, first_time] = in_batch.try_emplace(fp, e.received_at_us);
+    if (dedup_.Contains(fp) ||
+        (!first_time && e.received_at_us - seen->second <= window_us)) {
+      ++duplicates;
+      continue;
+    }
+    seen->second = e.received_at_us;
+    fps.push_back(fp);
+    received.push_back(e.received_at_us);
+    int64_t minute = e.event_time_us - ((e.event_time_us % kMinuteUs) + kMinuteUs) % kMinuteUs;
+    ++rollup[{minute, e.type, e.event}];
+    batch.events.push_back(std::move(e));
+  }
+  batch.rollups.reserve(rollup.size());
+  for (auto& [key, count] : rollup) {
+    batch.rollups.push_back(
+        store::RollupRow{std::get<0>(key), std::get<1>(key), std::get<2>(key), count});
+  }
+
+  int64_t t0 = clock_->MonotonicMicros();
+  // The background loop never skips a batch: it retries until the store takes it or Stop().
+  // DrainOnce (a command run by a person) reports the error instead of hanging.
+  SLUICE_RETURN_IF_ERROR(CommitWithRetry(batch, fps, received, /*retry_forever=*/background_));
+  Metrics().batch_seconds.Observe(static_cast<double>(clock_->MonotonicMicros() - t0) / 1e6);
+
+  next_offset_ = batch.end_offset;
+  if (Status st = buffer_->Commit(next_offset_); !st.ok()) {
+    spdlog::warn("loader: the buffer did not take offset {}: {}", next_offset_, st.ToString());
+  }
+  int64_t max_received = 0;
+  for (int64_t t : received) max_received = std::max(max_received, t);
+  auto& m = Metrics();
+  m.batches.Inc();
+  m.events.Inc(batch.events.size());
+  m.duplicates.Inc(duplicates);
+  m.rejections.Inc(batch.rejections.size());
+  std::lock_guard lock(mu_);
+  stats_.committed_offset = next_offset_;
+  stats_.batches++;
+  stats_.events += batch.events.size();
+  stats_.duplicates += duplicates;
+  stats_.rejections += batch.rejections.size();
+  stats_.max_received_at_us = std::max(stats_.max_received_at_us, max_received);
+  stats_.drained = false;
+  stats_.last_error.clear();
+  return Status::OK();
+}
+
+Status Loader::CommitWithRetry(store::Batch& batch, const std::vector<Fingerprint>& fps,
+                               const std::vector<int64_t>& received, bool retry_forever) {
+  auto backoff = std::chrono::milliseconds(100);
+  for (;;) {
+    Status st = store_->CommitBatch(batch);
+    if (st.ok()) {
+      for (size_t i = 0; i < fps.size(); ++i) dedup_.Insert(fps[i], received[i]);
+      return Status::OK();
+    }
+    Metrics().errors.Inc();
+    {
+      std::lock_guard lock(mu_);
+      stats_.commit_errors++;
+      stats_.last_error = st.ToString();
+    }
+    if (!retry_forever || stopping_.load()) return st.WithContext("committing to the hot store");
+    spdlog::error("loader: commit of offsets up to {} failed: {}; retrying in {} ms",
+                  batch.end_offset, st.ToString(), backoff.count());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+int64_t Loader::Watermark() const {
+  std::lock_guard lock(mu_);
+  return stats_.drained ? std::max(stats_.max_received_at_us, clock_->NowMicros())
+                        : stats_.max_received_at_us;
+}
+
+LoaderStats Loader::Stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+}  // namespace sluice::loader

@@ -1,0 +1,73 @@
+#include "query/local_query.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "duck/sandbox.h"
+
+namespace sluice::query {
+namespace {
+
+namespace fs = std::filesystem;
+
+Status InUse(const fs::path& dir) {
+  std::string addr;
+  std::ifstream f(dir / "serve.addr");
+  std::getline(f, addr);
+  return Status::FailedPrecondition("the data dir " + dir.string() +
+                                    " is in use by a running sluice; use --server http://" +
+                                    (addr.empty() ? std::string("HOST:PORT") : addr));
+}
+
+// True when a process holds DATA_DIR/LOCK (sluice serve keeps an exclusive flock on it).
+bool LockedByServer(const fs::path& dir) {
+  int fd = ::open((dir / "LOCK").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool locked = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // also releases our shared lock, if we got it
+  return locked;
+}
+
+}  // namespace
+
+Result<QueryResultJson> RunLocalQuery(const LocalQuery& query) {
+  const fs::path dir = query.data_dir;
+  const fs::path file = dir / "hot.duckdb";
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    return Status::NotFound("no hot store in " + dir.string() + " (" + file.string() +
+                            " does not exist); is it a sluice --data-dir?");
+  }
+  if (LockedByServer(dir)) return InUse(dir);
+
+  auto db = duck::Database::Open(file.string(), {{"access_mode", "READ_ONLY"}});
+  if (!db.ok()) {
+    const std::string& m = db.status().message();
+    if (m.find("lock") != std::string::npos || m.find("Conflicting") != std::string::npos) {
+      return InUse(dir);
+    }
+    return db.status();
+  }
+  {
+    SLUICE_ASSIGN_OR_RETURN(auto conn, duck::Connection::Open(*db));
+    SLUICE_RETURN_IF_ERROR(conn->Exec("SET GLOBAL TimeZone = 'UTC'"));
+    duck::SandboxOptions sandbox;
+    sandbox.allowed_directories = {
+        dir.string(), query.objects_dir.empty() ? (dir / "objects").string() : query.objects_dir};
+    sandbox.memory_limit = query.memory_limit;
+    SLUICE_RETURN_IF_ERROR(duck::ApplySandbox(*conn, sandbox));
+  }
+  QueryOptions options = query.options;
+  options.connections = 1;
+  QueryEngine engine(options, *db);
+  SLUICE_RETURN_IF_ERROR(engine.Start());
+  Result<QueryResultJson> result = engine.Execute(query.sql);
+  engine.Stop();
+  return result;
+}
+
+}  // namespace sluice::query

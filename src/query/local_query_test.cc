@@ -1,0 +1,77 @@
+#include "query/local_query.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "query/test_db.h"
+
+namespace sluice::query {
+namespace {
+
+class LocalQueryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = testing::MakeTestDb();
+    db_->db.reset();  // closed, as when no server runs
+    q_.data_dir = db_->dir.string();
+  }
+  std::unique_ptr<testing::TestDb> db_;
+  LocalQuery q_;
+};
+
+TEST_F(LocalQueryTest, RunsReadOnlyInTheSandbox) {
+  q_.sql = "SELECT event, count(*) AS n FROM events GROUP BY ALL ORDER BY ALL";
+  auto r = RunLocalQuery(q_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->json.find(R"j("rows":[["Purchase",1],["Signup",1],[null,1]])j"), std::string::npos)
+      << r->json;
+  // UTC for the session, whatever the database was created with.
+  q_.sql = "SELECT current_setting('TimeZone')";
+  r = RunLocalQuery(q_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->json.find(R"j([["UTC"]])j"), std::string::npos) << r->json;
+
+  q_.sql = "SELECT * FROM read_csv('/etc/passwd')";
+  EXPECT_NE(RunLocalQuery(q_).status().message().find("Permission Error"), std::string::npos);
+  q_.sql = "DELETE FROM events_1m";
+  EXPECT_EQ(RunLocalQuery(q_).status().message(),
+            "only a single read-only SELECT is allowed; got DELETE");
+  q_.sql = "SELECT count(*) FROM events_1m";
+  r = RunLocalQuery(q_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->json.find("[[6]]"), std::string::npos);
+  q_.options.max_rows = 2;
+  q_.sql = "SELECT * FROM events";
+  EXPECT_NE(RunLocalQuery(q_).status().message().find("more than 2 rows"), std::string::npos);
+}
+
+TEST_F(LocalQueryTest, SaysWhenAServerHoldsTheDataDir) {
+  int fd = ::open((db_->dir / "LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  // flock locks belong to the open file description: a second open() in this process
+  // conflicts like another process would.
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  std::ofstream(db_->dir / "serve.addr") << "127.0.0.1:18080\n";
+  q_.sql = "SELECT 1";
+  auto r = RunLocalQuery(q_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.status().message(), "the data dir " + db_->dir.string() +
+                                      " is in use by a running sluice; use --server "
+                                      "http://127.0.0.1:18080");
+  ::close(fd);
+  EXPECT_TRUE(RunLocalQuery(q_).ok());
+}
+
+TEST_F(LocalQueryTest, NoHotStore) {
+  q_.data_dir = (db_->dir / "nope").string();
+  q_.sql = "SELECT 1";
+  EXPECT_EQ(RunLocalQuery(q_).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace sluice::query
