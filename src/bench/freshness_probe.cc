@@ -2,31 +2,13 @@
 
 #include <chrono>
 
+#include "http/auth.h"
 #include "http/test_client.h"
 
 namespace sluice::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string Base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(acc >> bits) & 0x3F]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3F]);
-  while (out.size() % 4) out.push_back('=');
-  return out;
-}
 
 }  // namespace
 
@@ -57,7 +39,8 @@ void FreshnessProbe::Run(std::stop_token stop) {
   std::vector<std::pair<std::string, std::string>> write_headers = {
       {"Content-Type", "application/json"}};
   if (!options_.write_key.empty()) {
-    write_headers.emplace_back("Authorization", "Basic " + Base64(options_.write_key + ":"));
+    write_headers.emplace_back("Authorization",
+                               "Basic " + http::Base64Encode(options_.write_key + ":"));
   }
   std::vector<std::pair<std::string, std::string>> read_headers = {
       {"Content-Type", "application/json"}};

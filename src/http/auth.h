@@ -44,6 +44,8 @@ class KeyStore {
 // The secret presented in the Authorization header (Basic user name, or Bearer token), if any.
 std::optional<std::string> CredentialFromHeader(const Request& req);
 
+// Encodes `in` as standard base64 with padding (e.g. for an HTTP Basic header).
+std::string Base64Encode(std::string_view in);
 // Decodes standard base64; nullopt when `in` is not base64.
 std::optional<std::string> Base64Decode(std::string_view in);
 

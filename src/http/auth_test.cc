@@ -45,6 +45,16 @@ TEST(Credential, BasicBearerAndAbsent) {
   EXPECT_FALSE(CredentialFromHeader(Request{}).has_value());
 }
 
+TEST(Base64, EncodeRoundTrips) {
+  EXPECT_EQ(Base64Encode("hello"), "aGVsbG8=");
+  EXPECT_EQ(Base64Encode("KEY123456:"), "S0VZMTIzNDU2Og==");
+  EXPECT_EQ(Base64Encode(""), "");
+  const std::vector<std::string> inputs = {"a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)};
+  for (const std::string& s : inputs) {
+    EXPECT_EQ(Base64Decode(Base64Encode(s)), s);
+  }
+}
+
 TEST(Base64, Decode) {
   EXPECT_EQ(Base64Decode("aGVsbG8="), "hello");
   EXPECT_EQ(Base64Decode("aGVsbG8"), "hello");

@@ -2,7 +2,7 @@
 // decorator. Header-only, for tests.
 #pragma once
 
-#include <stdlib.h>
+#include "common/temp_dir.h"
 
 #include <algorithm>
 #include <atomic>
@@ -16,28 +16,7 @@
 
 namespace sluice::objstore::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                       "/sluice-objstore-test-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::sluice::testing::TempDir;
 
 // Every path below `dir` (files and directories, hidden ones too), relative to it, sorted.
 inline std::vector<std::string> AllPathsUnder(const std::string& dir) {

@@ -14,24 +14,6 @@ namespace {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
-std::string Base64(const std::string& in) {
-  static constexpr char kChars[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kChars[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += kChars[(acc << (6 - bits)) & 63];
-  while (out.size() % 4) out += '=';
-  return out;
-}
 
 std::string ErrorOf(const std::string& body) {
   simdjson::dom::parser p;
@@ -101,7 +83,7 @@ TEST_F(QueryRoutesTest, StatusCodes) {
   EXPECT_EQ(r.Header("content-type"), "application/json");
   // A read key as the Basic user name works too; "engine":"duckdb" is the default.
   r = Query(R"j({"sql":"SELECT 1","engine":"duckdb"})j",
-            {{"Authorization", "Basic " + Base64("read-secret-1:")}});
+            {{"Authorization", "Basic " + http::Base64Encode("read-secret-1:")}});
   EXPECT_EQ(r.status, 200) << r.body;
 
   r = Query(count, {});

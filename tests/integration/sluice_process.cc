@@ -20,19 +20,6 @@ namespace sluice::testing {
 std::string SluiceBinary() { return SLUICE_BINARY; }
 std::string SourceDir() { return SLUICE_SOURCE_DIR; }
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-it-XXXXXX").string();
-  char* p = ::mkdtemp(tmpl.data());
-  path_ = p ? p : "";
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  if (!path_.empty() && ::getenv("SLUICE_KEEP_TEST_DIRS") == nullptr) {
-    std::filesystem::remove_all(path_, ec);
-  }
-}
-
 namespace {
 
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {

@@ -10,19 +10,10 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/temp_dir.h"
 
 namespace sluice::testing {
 
-// A fresh temporary directory, removed (recursively) when destroyed.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class SluiceProcess {
  public:
