@@ -39,7 +39,7 @@ namespace sluice::loader {
 struct LoaderOptions {
   std::string shard = "disk";
   size_t max_batch_records = 20'000;
-  size_t max_batch_bytes = 64ull << 20;
+  size_t max_batch_bytes = 512ull << 20;
   std::chrono::milliseconds max_batch_delay{200};
   std::chrono::milliseconds dedup_window{std::chrono::minutes(10)};
   size_t dedup_max_ids = 5'000'000;
