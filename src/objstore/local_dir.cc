@@ -1,4 +1,5 @@
 #include "objstore/local_dir.h"
+#include "common/unique_fd.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,38 +19,6 @@ namespace {
 constexpr size_t kMaxKeyBytes = 1024;
 constexpr std::string_view kTempPrefix = ".sluice-tmp";
 constexpr size_t kCopyChunk = 1 << 20;
-
-// Owns a file descriptor; closes it on destruction.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-
-  int get() const { return fd_; }
-  // Closes now and reports close()'s error (NFS and some FUSE file systems report write
-  // errors only there).
-  int Close() {
-    int rc = ::close(std::exchange(fd_, -1));
-    return rc;
-  }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int fd_;
-};
 
 // "open /root/key: No such file or directory", as NotFound for ENOENT/ENOTDIR.
 Status ErrnoStatus(std::string_view op, const std::string& path, int err) {
