@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "common/json_writer.h"
 #include "http/test_client.h"
 #include "sluice_process.h"
 
@@ -19,15 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Headers = std::vector<std::pair<std::string, std::string>>;
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
 
 // Runs `sql` over /v1/query; returns the parsed response (fails the test on a non-200).
 struct QueryResponse {
@@ -38,8 +30,10 @@ struct QueryResponse {
 
 QueryResponse Query(http::TestClient& c, const std::string& sql) {
   QueryResponse out;
-  auto r = c.Post("/v1/query", "{\"sql\":" + JsonString(sql) + "}",
-                  {{"Content-Type", "application/json"}});
+  std::string body = "{\"sql\":";
+  AppendJsonString(&body, sql);
+  body += "}";
+  auto r = c.Post("/v1/query", body, {{"Content-Type", "application/json"}});
   if (!r.ok()) {
     out.status = -1;
     out.body = r.status().ToString();
