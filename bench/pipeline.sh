@@ -16,23 +16,12 @@ duration="${DURATION:-60}"
 repeat="${REPEAT:-3}"
 out="${OUT:-$build/bench-pipeline}"
 mkdir -p "$out"
-data="$(mktemp -d /tmp/sluice-bench-XXXXXX)"
-cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$data"; }
-trap cleanup EXIT
-
-start_server() {
-  "$sluice" serve --listen 127.0.0.1:0 --data-dir "$data/d" --buffer-max-bytes 60GiB \
-    --log-level warn "$@" >"$out/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 400); do [[ -s "$data/d/serve.addr" ]] && break; sleep 0.05; done
-  addr="$(cat "$data/d/serve.addr")"
-}
-stop_server() { kill "$pid"; wait "$pid" || true; pid=""; }
+source "$root/bench/lib.sh"
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $events events; ${duration}s freshness runs; x$repeat"
 for i in $(seq "$repeat"); do
   rm -rf "$data/d"
-  start_server --loader=false
+  start_server --loader=false --log-level warn
   # Closed loop until EVENTS are acknowledged: duration from the rate of the first run.
   "$sluice" bench --url "http://$addr" --endpoint batch --batch 100 --connections 16 \
     --duration "$(( events / 150000 + 1 ))" --format json --out "$out/fill-$i.json" >/dev/null
@@ -53,7 +42,7 @@ PY
 done
 for i in $(seq "$repeat"); do
   rm -rf "$data/d"
-  start_server
+  start_server --log-level warn
   "$sluice" bench --url "http://$addr" --endpoint batch --batch 20 --rate 12000 \
     --connections 16 --duration "$duration" --probe-interval 0.1 --format json \
     --out "$out/fresh-$i.json" >/dev/null
