@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ingest benchmarks of issue 2, each beside the same load against the no-op handler of the
 # same binary (the HTTP ceiling on this machine), as a ratio. The load generator runs on the
-# same machine as the server.
+# same machine as the server. The loader is off (--loader=false): this measures the ingest
+# path into the durable buffer; bench/pipeline.sh measures it with the loader running.
 #
 # Usage: bench/ingest.sh [BUILD_DIR]     env: DURATION (s, default 60), REPEAT (default 1)
 # Prints one line per run and a Markdown table of medians to stdout; raw JSON reports go to
@@ -14,25 +15,14 @@ duration="${DURATION:-60}"
 repeat="${REPEAT:-1}"
 out="${OUT:-$build/bench-ingest}"
 mkdir -p "$out"
-data="$(mktemp -d /tmp/sluice-bench-XXXXXX)"
-cleanup() { [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$data"; }
-trap cleanup EXIT
-
-start_server() {
-  rm -rf "$data/d"
-  "$sluice" serve --listen 127.0.0.1:0 --data-dir "$data/d" --noop-route \
-    --buffer-max-bytes 60GiB --log-level warn >"$out/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 200); do [[ -s "$data/d/serve.addr" ]] && break; sleep 0.05; done
-  addr="$(cat "$data/d/serve.addr")"
-}
-stop_server() { kill "$pid"; wait "$pid" || true; pid=""; }
+source "$root/bench/lib.sh"
 
 # run NAME ENDPOINT ARGS… : one bench run on a fresh server and data dir; JSON to $out/NAME-i.json
 run() {
   local name=$1 endpoint=$2; shift 2
   for i in $(seq "$repeat"); do
-    start_server
+    rm -rf "$data/d"
+    start_server --noop-route --loader=false --log-level warn
     "$sluice" bench --url "http://$addr" --endpoint "$endpoint" --duration "$duration" \
       --format json --out "$out/$name-$i.json" "$@" >/dev/null
     stop_server
