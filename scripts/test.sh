@@ -14,6 +14,25 @@ echo "== installing test peers from npm (Segment and RudderStack SDKs)"
 # `install --no-save` installs exactly the versions the lockfile pins and never rewrites it.
 npm install --prefix tests/sdk --no-save --omit=optional --no-audit --no-fund --loglevel=error >/dev/null
 
+echo "== starting PostgreSQL 15: a primary and a streaming replica (scripts/pg.sh)"
+source "$root/scripts/pg.sh"
+pg_tmp="$(mktemp -d /tmp/sluice-test-pg-XXXXXX)"
+chmod 755 "$pg_tmp"  # the servers run as user postgres
+stop_pg() {
+  pg_stop "$pg_tmp/replica"
+  pg_stop "$pg_tmp/primary"
+  rm -rf "$pg_tmp"
+}
+trap stop_pg EXIT
+pg_port="$(pg_free_port)"
+pg_start_primary "$pg_tmp/primary" "$pg_port"
+pg_replica_port="$(pg_free_port)"
+pg_start_replica "$pg_port" "$pg_tmp/replica" "$pg_replica_port"
+export SLUICE_TEST_PG_URL="postgresql://postgres@127.0.0.1:$pg_port/sluice"
+export SLUICE_TEST_PG_REPLICA_URL="postgresql://postgres@127.0.0.1:$pg_replica_port/sluice"
+# Tests that need PostgreSQL fail, rather than skip, when the variables above are missing.
+export SLUICE_REQUIRE_PG=1
+
 echo "== unit and integration tests (ctest)"
 (cd "$build" && ctest --output-on-failure -j2 --timeout 900) || status=$?
 
