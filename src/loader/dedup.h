@@ -31,6 +31,12 @@ class DedupSet {
   bool Contains(const Fingerprint& fp) const { return set_.count(fp) != 0; }
   // Remembers `fp` as stored at `received_at_us`, then forgets what the bounds say to.
   void Insert(const Fingerprint& fp, int64_t received_at_us);
+  // Forgets everything (before a rebuild from the store).
+  void Clear() {
+    set_.clear();
+    order_.clear();
+    newest_us_ = 0;
+  }
   size_t size() const { return set_.size(); }
 
  private:

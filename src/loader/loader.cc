@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <tuple>
 #include <unordered_map>
@@ -57,6 +58,9 @@ Status Loader::Init() {
   SLUICE_ASSIGN_OR_RETURN(int64_t max_received, store_->MaxReceivedAt());
   int64_t window_us =
       std::chrono::duration_cast<std::chrono::microseconds>(options_.dedup_window).count();
+  // Prepared batches that were never committed (a DrainOnce that failed) left their ids in
+  // the set: start from what the store holds, nothing else.
+  dedup_.Clear();
   // The store yields ids, not their times; stamp them with max_received so they are kept for
   // one more window (conservative: a retry within the window is still caught).
   Status st = store_->ForEachEventIdSince(max_received - window_us, [&](std::string_view id) {
@@ -75,7 +79,6 @@ Status Loader::Init() {
 
 Status Loader::Start() {
   SLUICE_RETURN_IF_ERROR(Init());
-  background_ = true;
   thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
   return Status::OK();
 }
@@ -90,44 +93,81 @@ void Loader::Stop() {
 
 Status Loader::DrainOnce() {
   SLUICE_RETURN_IF_ERROR(Init());
-  for (;;) {
-    bool empty = false;
-    SLUICE_RETURN_IF_ERROR(Step(std::chrono::milliseconds(0), &empty));
-    if (empty) return Status::OK();
-  }
+  return Pump(std::stop_token(), /*drain=*/true);
 }
 
 void Loader::Run(std::stop_token stop) {
+  // Errors are retried inside; Pump returns only when stopping.
+  static_cast<void>(Pump(stop, /*drain=*/false));
+}
+
+void Loader::NoteError(const Status& st) {
+  Metrics().errors.Inc();
+  std::lock_guard lock(mu_);
+  stats_.last_error = st.ToString();
+}
+
+Status Loader::Pump(std::stop_token stop, bool drain) {
+  // A background loader waits for records; DrainOnce does not.
+  const auto wait = drain ? std::chrono::milliseconds(0) : std::chrono::milliseconds(500);
   auto backoff = std::chrono::milliseconds(100);
-  while (!stop.stop_requested()) {
-    bool empty = false;
-    Status st = Step(std::chrono::milliseconds(500), &empty);
-    if (st.ok()) {
-      backoff = std::chrono::milliseconds(100);
-      continue;
-    }
-    Metrics().errors.Inc();
-    {
-      std::lock_guard lock(mu_);
-      stats_.last_error = st.ToString();
-    }
+  auto pause = [&](const Status& st) {
+    NoteError(st);
     spdlog::error("loader: {}; retrying in {} ms", st.ToString(), backoff.count());
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);
+  };
+  Prepared cur;
+  bool have = false;
+  while (!stop.stop_requested()) {
+    if (!have) {
+      Status st = Prepare(next_offset_, wait, &cur);
+      if (!st.ok()) {
+        if (drain) return st;
+        pause(st);
+        continue;
+      }
+      if (cur.empty()) {
+        // Nothing read and nothing in flight: everything acknowledged so far is loaded.
+        std::lock_guard lock(mu_);
+        stats_.drained = true;
+        if (drain) return Status::OK();
+        continue;
+      }
+      have = true;
+    }
+    // Read and decode the next batch on a second thread while this one commits.
+    Prepared next;
+    std::future<Status> prepared = std::async(std::launch::async, [&] {
+      return Prepare(cur.batch.end_offset, wait, &next);
+    });
+    Status committed = Commit(cur, /*retry_forever=*/!drain);
+    Status st = prepared.get();
+    // Only the background loop retries commits; it returns here only when stopping.
+    if (!committed.ok()) return committed;
+    backoff = std::chrono::milliseconds(100);
+    if (!st.ok()) {
+      if (drain) return st;
+      pause(st);
+      have = false;
+    } else if (next.empty()) {
+      // `cur` is committed and nothing followed it: the buffer is drained.
+      std::lock_guard lock(mu_);
+      stats_.drained = true;
+      if (drain) return Status::OK();
+      have = false;
+    } else {
+      cur = std::move(next);
+    }
   }
+  return Status::OK();
 }
 
-Status Loader::Step(std::chrono::milliseconds wait, bool* empty) {
-  auto first = buffer_->Read(next_offset_, options_.max_batch_records, options_.max_batch_bytes,
-                             wait);
+Status Loader::Prepare(uint64_t from, std::chrono::milliseconds wait, Prepared* out) {
+  *out = Prepared{};
+  auto first = buffer_->Read(from, options_.max_batch_records, options_.max_batch_bytes, wait);
   if (!first.ok()) return first.status().WithContext("reading the buffer");
-  if (first->empty()) {
-    *empty = true;
-    std::lock_guard lock(mu_);
-    stats_.drained = true;
-    return Status::OK();
-  }
-  *empty = false;
+  if (first->empty()) return Status::OK();
   std::vector<buffer::Record> records = std::move(first).value();
   size_t bytes = 0;
   for (const auto& r : records) bytes += r.payload.size();
@@ -150,7 +190,7 @@ Status Loader::Step(std::chrono::milliseconds wait, bool* empty) {
     }
   }
 
-  store::Batch batch;
+  store::Batch& batch = out->batch;
   batch.shard = options_.shard;
   batch.end_offset = records.back().offset + 1;
   batch.events.reserve(records.size());
@@ -164,7 +204,6 @@ Status Loader::Step(std::chrono::milliseconds wait, bool* empty) {
   const int64_t window_us =
       std::chrono::duration_cast<std::chrono::microseconds>(options_.dedup_window).count();
   std::map<std::tuple<int64_t, std::string, std::string>, int64_t> rollup;
-  uint64_t duplicates = 0;
   for (auto& r : records) {
     auto decoded = event::DecodeRecord(r.payload);
     if (!decoded.ok()) {
@@ -184,72 +223,67 @@ Status Loader::Step(std::chrono::milliseconds wait, bool* empty) {
     auto [seen, first_time] = in_batch.try_emplace(fp, e.received_at_us);
     if (dedup_.Contains(fp) ||
         (!first_time && e.received_at_us - seen->second <= window_us)) {
-      ++duplicates;
+      ++out->duplicates;
       continue;
     }
     seen->second = e.received_at_us;
     fps.push_back(fp);
     received.push_back(e.received_at_us);
+    out->max_received_at_us = std::max(out->max_received_at_us, e.received_at_us);
     int64_t minute = e.event_time_us - ((e.event_time_us % kMinuteUs) + kMinuteUs) % kMinuteUs;
     ++rollup[{minute, e.type, e.event}];
     batch.events.push_back(std::move(e));
   }
+  for (size_t i = 0; i < fps.size(); ++i) dedup_.Insert(fps[i], received[i]);
   batch.rollups.reserve(rollup.size());
   for (auto& [key, count] : rollup) {
     batch.rollups.push_back(
         store::RollupRow{std::get<0>(key), std::get<1>(key), std::get<2>(key), count});
   }
-
-  int64_t t0 = clock_->MonotonicMicros();
-  // The background loop never skips a batch: it retries until the store takes it or Stop().
-  // DrainOnce (a command run by a person) reports the error instead of hanging.
-  SLUICE_RETURN_IF_ERROR(CommitWithRetry(batch, fps, received, /*retry_forever=*/background_));
-  Metrics().batch_seconds.Observe(static_cast<double>(clock_->MonotonicMicros() - t0) / 1e6);
-
-  next_offset_ = batch.end_offset;
-  if (Status st = buffer_->Commit(next_offset_); !st.ok()) {
-    spdlog::warn("loader: the buffer did not take offset {}: {}", next_offset_, st.ToString());
-  }
-  int64_t max_received = 0;
-  for (int64_t t : received) max_received = std::max(max_received, t);
-  auto& m = Metrics();
-  m.batches.Inc();
-  m.events.Inc(batch.events.size());
-  m.duplicates.Inc(duplicates);
-  m.rejections.Inc(batch.rejections.size());
-  std::lock_guard lock(mu_);
-  stats_.committed_offset = next_offset_;
-  stats_.batches++;
-  stats_.events += batch.events.size();
-  stats_.duplicates += duplicates;
-  stats_.rejections += batch.rejections.size();
-  stats_.max_received_at_us = std::max(stats_.max_received_at_us, max_received);
-  stats_.drained = false;
-  stats_.last_error.clear();
   return Status::OK();
 }
 
-Status Loader::CommitWithRetry(store::Batch& batch, const std::vector<Fingerprint>& fps,
-                               const std::vector<int64_t>& received, bool retry_forever) {
+Status Loader::Commit(Prepared& p, bool retry_forever) {
+  const store::Batch& batch = p.batch;
+  int64_t t0 = clock_->MonotonicMicros();
   auto backoff = std::chrono::milliseconds(100);
   for (;;) {
     Status st = store_->CommitBatch(batch);
-    if (st.ok()) {
-      for (size_t i = 0; i < fps.size(); ++i) dedup_.Insert(fps[i], received[i]);
-      return Status::OK();
-    }
-    Metrics().errors.Inc();
+    if (st.ok()) break;
+    NoteError(st);
     {
       std::lock_guard lock(mu_);
       stats_.commit_errors++;
-      stats_.last_error = st.ToString();
     }
+    // The background loop never skips a batch: it retries until the store takes it or
+    // Stop(). DrainOnce (a command run by a person) reports the error instead of hanging.
     if (!retry_forever || stopping_.load()) return st.WithContext("committing to the hot store");
     spdlog::error("loader: commit of offsets up to {} failed: {}; retrying in {} ms",
                   batch.end_offset, st.ToString(), backoff.count());
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
+  Metrics().batch_seconds.Observe(static_cast<double>(clock_->MonotonicMicros() - t0) / 1e6);
+
+  next_offset_ = batch.end_offset;
+  if (Status st = buffer_->Commit(next_offset_); !st.ok()) {
+    spdlog::warn("loader: the buffer did not take offset {}: {}", next_offset_, st.ToString());
+  }
+  auto& m = Metrics();
+  m.batches.Inc();
+  m.events.Inc(batch.events.size());
+  m.duplicates.Inc(p.duplicates);
+  m.rejections.Inc(batch.rejections.size());
+  std::lock_guard lock(mu_);
+  stats_.committed_offset = next_offset_;
+  stats_.batches++;
+  stats_.events += batch.events.size();
+  stats_.duplicates += p.duplicates;
+  stats_.rejections += batch.rejections.size();
+  stats_.max_received_at_us = std::max(stats_.max_received_at_us, p.max_received_at_us);
+  stats_.drained = false;
+  stats_.last_error.clear();
+  return Status::OK();
 }
 
 int64_t Loader::Watermark() const {

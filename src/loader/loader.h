@@ -7,10 +7,16 @@
 // quarantine records and the end offset through HotStore::CommitBatch in one transaction;
 // only then Buffer::Commit, so the buffer may free its segments.
 //
+// Pipelining: while batch N commits, a second thread reads and decodes batch N+1 (decode,
+// dedup and rollups are the loader's own CPU work; the commit is mostly DuckDB's or
+// PostgreSQL's), so the two overlap on two cores. The dedup set learns a batch's ids when the
+// batch is prepared, which is safe because a prepared batch is never dropped: it is committed
+// (retried until it is) or the loader stops, and every (re)start rebuilds the set from the
+// store.
+//
 // Failures: a failed commit is retried with exponential backoff (up to max_backoff) with the
-// same records, so nothing is skipped; the dedup set learns a batch's ids only after its
-// commit, so a retried batch is not mistaken for duplicates. A record that does not decode is
-// stored in events_rejected with its bytes rather than blocking the loader.
+// same records, so nothing is skipped. A record that does not decode is stored in
+// events_rejected with its bytes rather than blocking the loader.
 //
 // Restart: the store's committed offset says where to resume; the dedup set is rebuilt from
 // the ids stored in the last dedup window.
@@ -79,21 +85,35 @@ class Loader {
   LoaderStats Stats() const;
 
  private:
+  // A batch read and decoded, ready to commit. Empty when the buffer had nothing.
+  struct Prepared {
+    store::Batch batch;
+    uint64_t duplicates = 0;
+    int64_t max_received_at_us = 0;
+    bool empty() const { return batch.end_offset == 0; }
+  };
+
   Status Init();
-  // Reads and commits one batch. Sets *empty when the buffer had nothing. `wait` bounds the
-  // wait for the first record.
-  Status Step(std::chrono::milliseconds wait, bool* empty);
-  Status CommitWithRetry(store::Batch& batch, const std::vector<Fingerprint>& fps,
-                         const std::vector<int64_t>& received, bool retry_forever);
+  // Reads the records from offset `from` into one batch (see the batch rules above), decodes
+  // them, drops duplicates (and remembers the batch's ids in the dedup set), counts rollups.
+  // `wait` bounds the wait for the first record. Touches no state but dedup_.
+  Status Prepare(uint64_t from, std::chrono::milliseconds wait, Prepared* out);
+  // Commits `p` through the store (retrying while `retry_forever` and not stopping), then
+  // tells the buffer and updates the stats.
+  Status Commit(Prepared& p, bool retry_forever);
+  // The pipelined loop behind Run() and DrainOnce(): prepares the next batch while the current
+  // one commits. `drain`: stop (OK) at the first empty read and return the first error;
+  // otherwise run until `stop`, retrying errors with backoff.
+  Status Pump(std::stop_token stop, bool drain);
   void Run(std::stop_token stop);
+  void NoteError(const Status& st);
 
   const LoaderOptions options_;
   buffer::Buffer* const buffer_;
   store::HotStore* const store_;
   Clock* const clock_;
-  DedupSet dedup_;  // owned by the loading thread
+  DedupSet dedup_;  // used by one thread at a time: whichever runs Prepare()
   uint64_t next_offset_ = 0;
-  bool background_ = false;  // set by Start(): commits are retried until they succeed
   std::atomic<bool> stopping_{false};
   std::jthread thread_;
 

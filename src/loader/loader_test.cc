@@ -202,6 +202,27 @@ TEST(Loader, FailedCommitsAreRetriedWithoutLossOrFalseDuplicates) {
   EXPECT_NE(st.message().find("injected commit failure"), std::string::npos);
 }
 
+TEST(Loader, AFailedDrainForgetsTheIdsItPreparedAndTheNextDrainStoresThem) {
+  buffer::MemoryBuffer buf(1 << 30);
+  FakeStore store;
+  for (int i = 0; i < 9; ++i) {
+    Append(buf, {event::EncodeRecord(Ev("p" + std::to_string(i), kT0 + i))});
+  }
+  LoaderOptions o = Fast();
+  o.max_batch_records = 3;  // three batches: the second is prepared while the first commits
+  Loader loader(o, &buf, &store);
+  store.FailNext(1);
+  EXPECT_EQ(loader.DrainOnce().code(), StatusCode::kIOError);
+  EXPECT_EQ(store.EventCount(), 0u);
+  // The same loader again: the ids of the batches it had prepared are not taken for retries.
+  ASSERT_TRUE(loader.DrainOnce().ok());
+  EXPECT_EQ(store.EventCount(), 9u);
+  EXPECT_EQ(loader.Stats().duplicates, 0u);
+  EXPECT_EQ(store.commits, 3);
+  EXPECT_EQ(store.offsets["disk"], 9u);
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(store.events[i].event_id, "p" + std::to_string(i));
+}
+
 TEST(Loader, WatermarkIsLoadedPositionOrNowWhenDrained) {
   buffer::MemoryBuffer buf(1 << 30);
   FakeStore store;
