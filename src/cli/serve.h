@@ -20,6 +20,7 @@ struct ServeConfig {
   std::string buffer = "disk";  // disk | memory
   std::string buffer_max_bytes = "8GiB";
   std::string buffer_segment_bytes = "64MiB";
+  int buffer_shards = 0;  // independent buffers, one loader each; 0 = automatic (1 for DuckDB)
   bool buffer_fsync = true;
   int threads = 0;  // HTTP I/O threads; 0 = one per core
   std::string max_body_bytes = "4MiB";

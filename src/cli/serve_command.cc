@@ -24,6 +24,9 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
   opt("buffer", &cfg->buffer, "Buffer: disk (durable segment log) or memory (loses data on crash)");
   opt("buffer-max-bytes", &cfg->buffer_max_bytes, "Cap on buffer bytes; beyond it ingest answers 503");
   opt("buffer-segment-bytes", &cfg->buffer_segment_bytes, "Size of one buffer segment file");
+  opt("buffer-shards", &cfg->buffer_shards,
+      "Independent buffer shards, each loaded by its own loader in parallel (0 = automatic: 1 "
+      "for DuckDB); --buffer-max-bytes is split between them");
   opt("buffer-fsync", &cfg->buffer_fsync,
       "fsync before acknowledging (false only for benchmarks: acknowledged events may be lost)");
   opt("threads", &cfg->threads, "HTTP I/O threads (0 = one per core)");

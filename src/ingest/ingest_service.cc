@@ -52,7 +52,7 @@ void AppendRejected(JsonWriter& w, const std::vector<event::RejectedEvent>& reje
 
 }  // namespace
 
-IngestService::IngestService(IngestOptions options, buffer::Buffer* buffer,
+IngestService::IngestService(IngestOptions options, buffer::ShardRouter* buffer,
                              const http::KeyStore* keys, http::RateLimiter* limiter, Clock* clock)
     : options_(std::move(options)), buffer_(buffer), keys_(keys), limiter_(limiter), clock_(clock) {}
 

@@ -16,7 +16,7 @@
 
 #include <cstddef>
 
-#include "buffer/buffer.h"
+#include "buffer/shard_router.h"
 #include "common/clock.h"
 #include "event/parser.h"
 #include "http/auth.h"
@@ -36,8 +36,9 @@ struct IngestOptions {
 
 class IngestService {
  public:
-  // `buffer`, `keys` and `limiter` are borrowed and must outlive this service.
-  IngestService(IngestOptions options, buffer::Buffer* buffer, const http::KeyStore* keys,
+  // `buffer` (the buffer's shards), `keys` and `limiter` are borrowed and must outlive this
+  // service.
+  IngestService(IngestOptions options, buffer::ShardRouter* buffer, const http::KeyStore* keys,
                 http::RateLimiter* limiter, Clock* clock = SystemClock());
 
   void RegisterRoutes(http::Server* server);
@@ -46,7 +47,7 @@ class IngestService {
   void Handle(event::Endpoint endpoint, http::Request& req, http::Responder done);
 
   IngestOptions options_;
-  buffer::Buffer* buffer_;
+  buffer::ShardRouter* buffer_;
   const http::KeyStore* keys_;
   http::RateLimiter* limiter_;
   Clock* clock_;

@@ -55,7 +55,7 @@ class IngestServiceTest : public ::testing::Test {
     limiter_ = std::make_unique<http::RateLimiter>(rate, rate, &clock_);
     IngestOptions opts;
     opts.noop_route = true;
-    service_ = std::make_unique<IngestService>(opts, &buffer_, &keys_, limiter_.get(), &clock_);
+    service_ = std::make_unique<IngestService>(opts, &router_, &keys_, limiter_.get(), &clock_);
     http::ServerOptions so;
     so.listen = "127.0.0.1:0";
     so.threads = 1;
@@ -73,6 +73,7 @@ class IngestServiceTest : public ::testing::Test {
 
   ManualClock clock_;
   FakeBuffer buffer_;
+  buffer::ShardRouter router_{{&buffer_}};
   http::KeyStore keys_;
   std::unique_ptr<http::RateLimiter> limiter_;
   std::unique_ptr<IngestService> service_;

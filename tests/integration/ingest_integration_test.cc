@@ -293,7 +293,7 @@ TEST(IngestIntegration, MetricsCountWhatHappened) {
             std::string::npos) << t;
   EXPECT_NE(t.find("sluice_http_requests_total{route=\"/v1/track\",status=\"400\"} 1"),
             std::string::npos) << t;
-  EXPECT_NE(t.find("sluice_buffer_depth_events 6"), std::string::npos) << t;  // 5 + quarantine
+  EXPECT_NE(t.find("sluice_buffer_depth_events{shard=\"disk\"} 6"), std::string::npos) << t;  // 5 + quarantine
   EXPECT_NE(t.find("sluice_buffer_fsync_seconds_count"), std::string::npos) << t;
   EXPECT_NE(t.find("sluice_events_rejected_total{reason="), std::string::npos) << t;
   EXPECT_NE(t.find("sluice_http_request_duration_seconds_bucket{route=\"/v1/track\",le="),

@@ -1,0 +1,212 @@
+#include "cli/core.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+
+#include "buffer/buffer_factory.h"
+#include "common/units.h"
+
+namespace sluice::cli {
+
+int ConfigError(const std::string& message) {
+  std::fprintf(stderr, "sluice serve: %s\n", message.c_str());
+  return 2;
+}
+
+DataDirLock::~DataDirLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status DataDirLock::Acquire(const std::filesystem::path& dir) {
+  std::string path = (dir / "LOCK").string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) return Status::FromErrno("open " + path, errno);
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Status::FailedPrecondition("data dir " + dir.string() +
+                                      " is in use by another sluice process (" + path +
+                                      " is locked); stop it or choose another --data-dir");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::write(fd_, pid.data(), pid.size()) < 0) {
+    return Status::FromErrno("write " + path, errno);
+  }
+  return Status::OK();
+}
+
+Result<Parsed> ParseUnits(const ServeConfig& c) {
+  Parsed p;
+  auto bytes = [](const std::string& flag, const std::string& v, uint64_t* out) -> Status {
+    auto r = ParseBytes(v);
+    if (!r.ok()) return r.status().WithContext("--" + flag);
+    *out = *r;
+    return Status::OK();
+  };
+  auto dur = [](const std::string& flag, const std::string& v,
+                std::chrono::milliseconds* out) -> Status {
+    auto r = ParseDuration(v);
+    if (!r.ok()) return r.status().WithContext("--" + flag);
+    *out = *r;
+    return Status::OK();
+  };
+  SLUICE_RETURN_IF_ERROR(bytes("buffer-max-bytes", c.buffer_max_bytes, &p.buffer_max_bytes));
+  SLUICE_RETURN_IF_ERROR(
+      bytes("buffer-segment-bytes", c.buffer_segment_bytes, &p.buffer_segment_bytes));
+  SLUICE_RETURN_IF_ERROR(bytes("max-body-bytes", c.max_body_bytes, &p.max_body_bytes));
+  SLUICE_RETURN_IF_ERROR(bytes("max-event-bytes", c.max_event_bytes, &p.max_event_bytes));
+  SLUICE_RETURN_IF_ERROR(dur("read-timeout", c.read_timeout, &p.read_timeout));
+  SLUICE_RETURN_IF_ERROR(dur("idle-timeout", c.idle_timeout, &p.idle_timeout));
+  SLUICE_RETURN_IF_ERROR(dur("shutdown-grace", c.shutdown_grace, &p.shutdown_grace));
+  SLUICE_RETURN_IF_ERROR(dur("export-interval", c.export_interval, &p.export_interval));
+  SLUICE_RETURN_IF_ERROR(dur("export-grace", c.export_grace, &p.export_grace));
+  SLUICE_RETURN_IF_ERROR(dur("hot-retention", c.hot_retention, &p.hot_retention));
+  SLUICE_RETURN_IF_ERROR(dur("dedup-window", c.dedup_window, &p.dedup_window));
+  SLUICE_RETURN_IF_ERROR(dur("loader-batch-delay", c.loader_batch_delay, &p.loader_batch_delay));
+  SLUICE_RETURN_IF_ERROR(dur("query-timeout", c.query_timeout, &p.query_timeout));
+  if (p.export_interval < std::chrono::seconds(1) ||
+      p.export_interval % std::chrono::seconds(1) != std::chrono::milliseconds(0) ||
+      std::chrono::hours(24) % p.export_interval != std::chrono::milliseconds(0)) {
+    return Status::InvalidArgument(
+        "--export-interval must be whole seconds that divide a day evenly (e.g. 10m, 1h; "
+        "seconds such as 30s are for tests)");
+  }
+  if (c.store != "duckdb") {
+    return Status::InvalidArgument("--store " + c.store +
+                                   " is not supported yet; use --store duckdb (PostgreSQL comes "
+                                   "in a later release)");
+  }
+  if (p.max_event_bytes > p.max_body_bytes) {
+    return Status::InvalidArgument("--max-event-bytes must not be larger than --max-body-bytes");
+  }
+  if (p.buffer_segment_bytes < 4096) {
+    return Status::InvalidArgument("--buffer-segment-bytes must be at least 4KiB");
+  }
+  if (c.buffer_shards < 0 || c.buffer_shards > 64) {
+    return Status::InvalidArgument("--buffer-shards must be between 1 and 64 (0 = automatic)");
+  }
+  // Automatic: one shard; DuckDB takes one writer at a time, so more loaders would only queue.
+  p.buffer_shards = c.buffer_shards == 0 ? 1 : c.buffer_shards;
+  if (p.buffer_shards > 1 && p.buffer_max_bytes / uint64_t(p.buffer_shards) < p.max_body_bytes) {
+    return Status::InvalidArgument(
+        "--buffer-max-bytes is shared by the --buffer-shards: each shard's part must hold at "
+        "least one request of --max-body-bytes");
+  }
+  return p;
+}
+
+int64_t Core::Watermark() const {
+  int64_t w = INT64_MAX;
+  for (const Shard& s : shards) w = std::min(w, s.loader->Watermark());
+  return shards.empty() ? 0 : w;
+}
+
+namespace {
+
+std::string ShardName(int i) { return i == 0 ? "disk" : "disk-" + std::to_string(i); }
+std::filesystem::path ShardDir(const std::filesystem::path& data_dir, int i) {
+  return data_dir / (i == 0 ? "buffer" : "buffer-" + std::to_string(i));
+}
+
+}  // namespace
+
+int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) return ConfigError("cannot create data dir " + config.data_dir + ": " + ec.message());
+  core->data_dir = std::filesystem::absolute(config.data_dir).lexically_normal();
+  if (Status st = core->lock.Acquire(core->data_dir); !st.ok()) return ConfigError(st.message());
+
+  // Shards beyond --buffer-shards left by an earlier run are opened too, so their records
+  // are loaded; only the first buffer_shards take appends.
+  int shard_count = parsed.buffer_shards;
+  if (config.buffer == "disk") {
+    while (std::filesystem::exists(ShardDir(core->data_dir, shard_count))) ++shard_count;
+  }
+  std::vector<buffer::Buffer*> routed;
+  for (int i = 0; i < shard_count; ++i) {
+    buffer::BufferConfig bc;
+    bc.kind = config.buffer;
+    bc.dir = ShardDir(core->data_dir, i).string();
+    bc.max_bytes = parsed.buffer_max_bytes / uint64_t(parsed.buffer_shards);
+    bc.segment_bytes = parsed.buffer_segment_bytes;
+    bc.fsync = config.buffer_fsync;
+    auto buffer_or = buffer::MakeBuffer(bc);
+    if (!buffer_or.ok()) {
+      if (buffer_or.status().code() == StatusCode::kInvalidArgument) {
+        return ConfigError(buffer_or.status().message());
+      }
+      spdlog::error("cannot open the buffer: {}", buffer_or.status().ToString());
+      return 1;
+    }
+    Shard shard;
+    shard.name = ShardName(i);
+    shard.buffer = std::move(buffer_or).value();
+    if (i < parsed.buffer_shards) routed.push_back(shard.buffer.get());
+    core->shards.push_back(std::move(shard));
+  }
+  if (shard_count > parsed.buffer_shards) {
+    spdlog::warn("{} buffer shards on disk but --buffer-shards {}: the extra ones are drained "
+                 "and take no new events",
+                 shard_count, parsed.buffer_shards);
+  }
+  core->router = std::make_unique<buffer::ShardRouter>(std::move(routed));
+  if (!config.buffer_fsync && config.buffer == "disk") {
+    spdlog::warn("--buffer-fsync=false: acknowledged events may be lost if the machine crashes");
+  }
+
+  std::string object_url = config.object_store.empty()
+                               ? "file://" + (core->data_dir / "objects").string()
+                               : config.object_store;
+  auto objects_or = objstore::MakeObjectStore(object_url);
+  if (!objects_or.ok()) return ConfigError(objects_or.status().message());
+  core->objects = std::move(objects_or).value();
+  std::optional<std::string> events_root = core->objects->LocalPath("events");
+  if (!events_root) {
+    return ConfigError("--object-store " + object_url +
+                       " is not a local directory; only file:// is supported in this release");
+  }
+  std::string objects_root = std::filesystem::path(*events_root).parent_path().string();
+
+  const int64_t window_us = parsed.export_interval.count() * 1000;
+  store::DuckDbStoreOptions so;
+  so.path = (core->data_dir / "hot.duckdb").string();
+  so.window_us = window_us;
+  so.parquet_glob = *events_root + "/**/*.parquet";
+  so.sandbox.allowed_directories = {core->data_dir.string(), objects_root};
+  so.sandbox.memory_limit = config.duckdb_memory_limit;
+  auto store_or = store::DuckDbStore::Open(so);
+  if (!store_or.ok()) {
+    spdlog::error("cannot open the hot store: {}", store_or.status().ToString());
+    return 1;
+  }
+  core->store = std::move(store_or).value();
+
+  for (Shard& shard : core->shards) {
+    loader::LoaderOptions lo;
+    lo.shard = shard.name;
+    lo.max_batch_records = config.loader_batch_events;
+    lo.max_batch_delay = parsed.loader_batch_delay;
+    lo.dedup_window = parsed.dedup_window;
+    lo.dedup_max_ids = config.dedup_max_ids;
+    shard.loader = std::make_unique<loader::Loader>(lo, shard.buffer.get(), core->store.get());
+  }
+
+  exporter::ExporterOptions eo;
+  eo.window_us = window_us;
+  eo.grace_us = parsed.export_grace.count() * 1000;
+  eo.hot_retention_us = parsed.hot_retention.count() * 1000;
+  eo.shard = "disk";
+  eo.tmp_dir = (core->data_dir / "export-tmp").string();
+  eo.poll_us = std::min<int64_t>(window_us, 10'000'000) / 2;
+  core->exporter = std::make_unique<exporter::Exporter>(
+      eo, core->store.get(), core->objects.get(), [core] { return core->Watermark(); });
+  return 0;
+}
+
+
+}  // namespace sluice::cli

@@ -1,0 +1,81 @@
+// The parts of a Sluice process that `serve` and `export --once` share: the locked data dir,
+// the buffer shards with one loader each, the object store, the hot store and the exporter.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "buffer/buffer.h"
+#include "buffer/shard_router.h"
+#include "cli/serve.h"
+#include "common/status.h"
+#include "export/exporter.h"
+#include "loader/loader.h"
+#include "objstore/object_store.h"
+#include "store/duckdb_store.h"
+
+namespace sluice::cli {
+
+// A configuration error: prints "sluice serve: <message>" on stderr; returns exit code 2.
+int ConfigError(const std::string& message);
+
+// ServeConfig's sizes and durations, parsed and checked.
+struct Parsed {
+  uint64_t buffer_max_bytes, buffer_segment_bytes, max_body_bytes, max_event_bytes;
+  std::chrono::milliseconds read_timeout, idle_timeout, shutdown_grace;
+  std::chrono::milliseconds export_interval, export_grace, hot_retention, dedup_window;
+  std::chrono::milliseconds loader_batch_delay, query_timeout;
+  int buffer_shards;  // resolved from --buffer-shards (0 = auto)
+};
+
+// InvalidArgument with a sentence naming the flag for any value the operator must fix.
+Result<Parsed> ParseUnits(const ServeConfig& c);
+
+// Holds an exclusive flock on DATA_DIR/LOCK so two servers never share a data dir.
+class DataDirLock {
+ public:
+  DataDirLock() = default;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock();
+  Status Acquire(const std::filesystem::path& dir);
+
+ private:
+  int fd_ = -1;
+};
+
+// One buffer shard: its Buffer and the Loader that drains it into the hot store.
+struct Shard {
+  std::string name;  // "disk" for the first, then "disk-1", "disk-2", …: the store's offset key
+  std::unique_ptr<buffer::Buffer> buffer;
+  std::unique_ptr<loader::Loader> loader;
+};
+
+// Destroyed in reverse order of the members: the exporter, then the loaders (in `shards`,
+// before their buffers), then the stores.
+struct Core {
+  std::filesystem::path data_dir;
+  DataDirLock lock;
+  std::unique_ptr<objstore::ObjectStore> objects;
+  std::unique_ptr<store::DuckDbStore> store;
+  std::vector<Shard> shards;
+  std::unique_ptr<buffer::ShardRouter> router;  // ingest's view of the shards
+  std::unique_ptr<exporter::Exporter> exporter;
+
+  // The exporter's watermark: the lowest of the shards' loaders' (DESIGN.md: a window closes
+  // once every buffer shard's loaded position has passed it).
+  int64_t Watermark() const;
+};
+
+// Opens the core. Returns 0, or the exit code after saying what went wrong: 2 for what the
+// operator must fix, 1 for a failure at run time.
+//
+// Shards: shard i > 0 lives in DATA_DIR/buffer-i. Shards found on disk beyond
+// --buffer-shards are still opened and drained (never lost) but take no new appends.
+int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core);
+
+}  // namespace sluice::cli
