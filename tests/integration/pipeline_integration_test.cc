@@ -86,17 +86,18 @@ int64_t WaitForInt(http::TestClient& c, const std::string& sql, int64_t want,
   return got;
 }
 
-// A batch body of `n` events with messageIds prefix-i, and received spread over event names.
-std::string Batch(const std::string& prefix, int from, int n) {
+// A batch body of `n` events with messageIds prefix-i, and received spread over event names;
+// a non-empty `pad` is added as property "pad" (to make rows heavier).
+std::string Batch(const std::string& prefix, int from, int n, const std::string& pad = "") {
   std::string body = "{\"batch\":[";
   for (int i = from; i < from + n; ++i) {
     if (i > from) body += ',';
     body += R"({"type":"track","messageId":")" + prefix + std::to_string(i) +
             R"(","userId":"user-)" + std::to_string(i % 97) + R"(","event":")" +
-            (i % 3 == 0 ? "Order Completed" : "Product Viewed") +
-            R"(","properties":{"sku":"SKU-)" + std::to_string(i % 50) +
-            R"(","price":12.5,"tags":["a","b"]},"context":{"page":{"path":"/p/)" +
-            std::to_string(i % 7) + R"("}}})";
+            (i % 3 == 0 ? "Order Completed" : "Product Viewed") + R"(","properties":{"sku":"SKU-)" +
+            std::to_string(i % 50) + R"(","price":12.5,"tags":["a","b"])" +
+            (pad.empty() ? "" : R"(,"pad":")" + pad + "\"") +
+            R"(},"context":{"page":{"path":"/p/)" + std::to_string(i % 7) + R"("}}})";
   }
   return body + "]}";
 }
@@ -292,6 +293,100 @@ TEST(PipelineIntegration, WindowsBecomeParquetAndEventsCountOnceThroughout) {
       << out;
   EXPECT_NE(out.find(std::to_string(sent) + "," + std::to_string(sent)), std::string::npos)
       << "sent " << sent << "; parquet: " << out << "\nexport --once said:\n" << first_export;
+}
+
+// Size of the file at `path`, 0 while it does not exist.
+uint64_t FileSizeOrZero(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t n = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<uint64_t>(n);
+}
+
+// The hot store's disk use is bounded: once exported windows are dropped past the retention,
+// DATA_DIR/hot.duckdb and its WAL level off while the events sent keep growing several-fold.
+//
+// Windows of 2 s close 0.5 s after their end (the exporter polls every 1 s) and are dropped
+// 3 s after their end, so from ~5 s in one window is dropped for each one filled. Each 1 s
+// wave sends 2,000 events of ~1.3 KB. Measured on the 2-core dev machine (runs of 24 to 60
+// waves): before the first drop only the WAL grows, ~2.3 MB a wave (the 1 GB checkpoint
+// threshold is not reached; DropWindow's CHECKPOINT is the only one); from the first drop on,
+// hot.duckdb stays between 2.6 and 6.0 MB and file + WAL between 4.5 and 10 MB, through
+// 120,000 events. The largest size of the last 6 waves was at most 1.29x (file) and 1.05x
+// (file + WAL) the largest of the 6 waves (3 windows) from the first drop. The test asserts
+// 1.6x while the events sent grow at least 2.5x from the end of that reference phase (and 4x
+// from the first drop), so a file that grew with the rows would fail by a clear 1.5x. No query
+// stays open during a wave: DuckDB refuses the drop's CHECKPOINT while a read transaction is
+// open (it is then retried after later commits).
+TEST(PipelineIntegration, HotStoreFileStopsGrowingOnceRetentionApplies) {
+  TempDir dir;
+  std::string data = dir.path() + "/data";
+  auto proc = SluiceProcess::Start(
+      data, {"--export-interval", "2s", "--export-grace", "500ms", "--hot-retention", "3s"});
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  http::TestClient c((*proc)->address());
+  const std::string db = data + "/hot.duckdb";
+  const std::string pad(1000, 'x');
+  constexpr int kWaveEvents = 2000, kPerPost = 500, kMaxWaves = 45;
+  constexpr int kEarlyWaves = 6, kLateWaves = 6;
+  constexpr double kMargin = 1.6, kGrowth = 2.5, kGrowthSinceDrop = 4.0;
+  struct Sample {
+    int64_t sent;
+    uint64_t file, wal;
+  };
+  std::vector<Sample> samples;
+  std::string trace;  // every sample, for the failure messages
+  int64_t sent = 0;
+  int retention_wave = -1;  // the first wave by whose end a window had been dropped
+  for (int wave = 0;; ++wave) {
+    ASSERT_LT(wave, kMaxWaves) << "retention did not start, or ingest was too slow:\n" << trace;
+    const auto wave_end = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    for (int k = 0; k < kWaveEvents; k += kPerPost) {
+      auto r = c.Post("/v1/batch", Batch("g-", static_cast<int>(sent), kPerPost, pad), kJson);
+      ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+      sent += kPerPost;
+    }
+    std::this_thread::sleep_until(wave_end);
+    samples.push_back({sent, FileSizeOrZero(db), FileSizeOrZero(db + ".wal")});
+    trace += "wave " + std::to_string(wave) + ": sent " + std::to_string(sent) + ", file " +
+             std::to_string(samples.back().file) + ", wal " + std::to_string(samples.back().wal) +
+             "\n";
+    // The store's own catalog says when the first window's rows were dropped (a short query
+    // between waves, closed before the next one).
+    if (retention_wave < 0 &&
+        QueryInt(c, "SELECT count(*) FROM sluice_windows WHERE dropped") > 0) {
+      retention_wave = wave;
+      trace += "(a window has been dropped)\n";
+    }
+    if (retention_wave >= 0 && wave >= retention_wave + kEarlyWaves + kLateWaves - 1) {
+      const auto at = [&](int w) { return static_cast<double>(samples[w].sent); };
+      if (static_cast<double>(sent) >= kGrowth * at(retention_wave + kEarlyWaves - 1) &&
+          static_cast<double>(sent) >= kGrowthSinceDrop * at(retention_wave)) {
+        break;
+      }
+    }
+  }
+  auto max_over = [&](size_t from, size_t to, auto size_of) {
+    uint64_t m = 0;
+    for (size_t i = from; i < to; ++i) m = std::max(m, size_of(samples[i]));
+    return static_cast<double>(m);
+  };
+  auto file = [](const Sample& s) { return s.file; };
+  auto disk = [](const Sample& s) { return s.file + s.wal; };
+  ASSERT_GT(retention_wave, 0) << trace;
+  const auto early_from = static_cast<size_t>(retention_wave);
+  const size_t early_to = early_from + kEarlyWaves, late_from = samples.size() - kLateWaves;
+  EXPECT_LE(max_over(late_from, samples.size(), file),
+            kMargin * max_over(early_from, early_to, file))
+      << trace;
+  EXPECT_LE(max_over(late_from, samples.size(), disk),
+            kMargin * max_over(early_from, early_to, disk))
+      << trace;
+  // Before any drop, the rows only went into the WAL: the measure would have seen growth.
+  EXPECT_GT(samples[early_from - 1].wal, samples[0].wal) << trace;
+
+  // Through all of it, the events view counts every event exactly once.
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", sent), sent);
+  EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), sent);
 }
 
 TEST(PipelineIntegration, SandboxRefusesAndTimesOutWithClearErrors) {
