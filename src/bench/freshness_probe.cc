@@ -65,6 +65,7 @@ void FreshnessProbe::Run(std::stop_token stop) {
                                 id + R"('"})";
       bool seen = false;
       while (!seen && Clock::now() - acked < timeout) {
+        if (stop.stop_requested()) break;  // the run ended: the probe counts neither way
         auto r = client.Post("/v1/query", query, read_headers);
         if (!r.ok() || r->status != 200) {
           counts_.errors++;
@@ -78,7 +79,7 @@ void FreshnessProbe::Run(std::stop_token stop) {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-      if (!seen) counts_.timed_out++;
+      if (!seen && !stop.stop_requested()) counts_.timed_out++;
     }
     while (!stop.stop_requested() && Clock::now() < next) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

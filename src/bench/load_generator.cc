@@ -14,7 +14,9 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -152,8 +154,18 @@ struct RunPlan {
   tcp::resolver::results_type endpoints;
   bool open_loop = false;
   SteadyClock::duration interval{};  // open loop: between one connection's slots
-  SteadyClock::time_point start, measure_start, stop_at, abort_at;
+  SteadyClock::time_point start, measure_start;
+  // Without a stop: the latest moment a request may still be answered (end + drain timeout).
+  SteadyClock::time_point abort_at;
   std::atomic<uint64_t>* next_seq = nullptr;
+  // End of the measurement: measure_start + duration, moved earlier by a stop request. Set by
+  // RunBench's thread; the event loops read it.
+  std::atomic<SteadyClock::rep> end_ticks{0};
+
+  SteadyClock::time_point End() const {
+    return SteadyClock::time_point(SteadyClock::duration(end_ticks.load()));
+  }
+  void SetEnd(SteadyClock::time_point t) { end_ticks.store(t.time_since_epoch().count()); }
 };
 
 // What one event-loop thread saw. Touched only by that thread until it is joined.
@@ -204,18 +216,36 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void SetFirstSlot(SteadyClock::time_point t) { next_slot_ = t; }
   void Start() { Next(); }
 
+  // After the run's end moved earlier (a stop): a connection waiting for its next slot or a
+  // reconnect, or connecting, finishes now. A request in flight is left to be answered.
+  void Interrupt() {
+    if (in_flight_) return;
+    timer_.cancel();
+    if (connecting_) stream_.cancel();
+  }
+
+  // The drain time after a stop is over: a request still in flight is cut off (counted as a
+  // connection error) and the connection finishes.
+  void Abort() {
+    aborted_ = true;
+    timer_.cancel();
+    Close();
+  }
+
  private:
   bool Measuring(SteadyClock::time_point t) const { return t >= plan_.measure_start; }
 
   // The one place that decides what happens next: wait for a slot, send, or finish.
   void Next() {
     const auto now = SteadyClock::now();
+    const auto end = plan_.End();
+    if (aborted_) return Finish();
     if (!plan_.open_loop) {
-      if (now >= plan_.stop_at) return Finish();
+      if (now >= end) return Finish();
       return Send();
     }
-    if (next_slot_ >= plan_.stop_at) return Finish();
-    if (now >= plan_.stop_at) {
+    if (next_slot_ >= end) return Finish();
+    if (now >= end) {
       CountMissedSlots();
       return Finish();
     }
@@ -245,6 +275,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       stats_.body_bytes_sent += req_.body().size();
     }
     stream_.expires_at(std::min(now + kRequestTimeout, plan_.abort_at));
+    in_flight_ = true;
     http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->OnWrite(ec);
     });
@@ -260,6 +291,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnRead(beast::error_code ec) {
     if (ec) return Fail("read", ec);
+    in_flight_ = false;
     const auto now = SteadyClock::now();
     if (counted_) {
       ++stats_.requests_answered;
@@ -283,8 +315,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Fail(std::string_view what, beast::error_code ec) {
     const auto now = SteadyClock::now();
+    in_flight_ = false;
     if (counted_) {
-      ++stats_.connection_errors[std::string(what) + ": " + ec.message()];
+      ++stats_.connection_errors[aborted_
+                                     ? std::string("no answer within the drain time after a stop")
+                                     : std::string(what) + ": " + ec.message()];
       stats_.last_answer = std::max(stats_.last_answer, now);
     }
     Close();
@@ -294,7 +329,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Connect() {
     const auto now = SteadyClock::now();
-    stream_.expires_at(std::min(now + kRequestTimeout, plan_.stop_at));
+    stream_.expires_at(std::min(now + kRequestTimeout, plan_.End()));
+    connecting_ = true;
     stream_.async_connect(plan_.endpoints,
                           [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
                             self->OnConnect(ec);
@@ -303,15 +339,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnConnect(beast::error_code ec) {
     const auto now = SteadyClock::now();
+    const auto end = plan_.End();
+    connecting_ = false;
     if (!ec) {
       Connected();
       return Next();
     }
-    // Not a request: the slot (open loop) stays pending and goes out late once connected.
-    if (Measuring(now)) ++stats_.connection_errors["connect: " + ec.message()];
+    // Not a request: the slot (open loop) stays pending and goes out late once connected. A
+    // connect abandoned at the end is no error.
+    if (Measuring(now) && now < end) ++stats_.connection_errors["connect: " + ec.message()];
     Close();
-    if (now >= plan_.stop_at) return Next();
-    timer_.expires_at(std::min(now + backoff_, plan_.stop_at));
+    if (now >= end) return Next();
+    timer_.expires_at(std::min(now + backoff_, end));
     backoff_ = std::min(backoff_ * 2, SteadyClock::duration(kMaxBackoff));
     timer_.async_wait([self = shared_from_this()](beast::error_code) { self->Next(); });
   }
@@ -340,9 +379,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const auto step = plan_.interval.count();
       first += SteadyClock::duration((behind + step - 1) / step * step);
     }
-    if (first < plan_.stop_at) {
+    const auto end = plan_.End();
+    if (first < end) {
       stats_.requests_missed +=
-          static_cast<uint64_t>((plan_.stop_at - first - SteadyClock::duration(1)).count() /
+          static_cast<uint64_t>((end - first - SteadyClock::duration(1)).count() /
                                 plan_.interval.count()) +
           1;
     }
@@ -362,7 +402,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   http::response<http::string_body> res_;
   BodyBuilder body_;
   bool connected_ = false;
-  bool counted_ = false;  // the request in flight belongs to the measurement
+  bool connecting_ = false;  // an async_connect is pending
+  bool in_flight_ = false;   // a request was written (or is being written), not yet answered
+  bool aborted_ = false;     // Abort() was called: finish, whatever happens
+  bool counted_ = false;     // the request in flight belongs to the measurement
   size_t in_flight_events_ = 0;
   size_t in_flight_event_bytes_ = 0;
   SteadyClock::time_point next_slot_;  // open loop: the next request's scheduled send time
@@ -444,7 +487,7 @@ Status ValidateBenchOptions(const BenchOptions& options) {
   return ParseUrl(options.url).status();
 }
 
-Result<BenchReport> RunBench(const BenchOptions& options) {
+Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) {
   SLUICE_RETURN_IF_ERROR(CheckOptions(options));
   SLUICE_ASSIGN_OR_RETURN(const ParsedUrl url, ParseUrl(options.url));
 
@@ -511,8 +554,9 @@ Result<BenchReport> RunBench(const BenchOptions& options) {
 
   plan.start = SteadyClock::now();
   plan.measure_start = plan.start + Seconds(options.warmup_s);
-  plan.stop_at = plan.measure_start + Seconds(options.duration_s);
-  plan.abort_at = plan.stop_at + Seconds(options.drain_timeout_s);
+  const SteadyClock::time_point planned_end = plan.measure_start + Seconds(options.duration_s);
+  plan.SetEnd(planned_end);
+  plan.abort_at = planned_end + Seconds(options.drain_timeout_s);
   for (int i = 0; i < options.connections; ++i) {
     Worker& w = *workers[static_cast<size_t>(i % threads)];
     auto& c = w.connections[static_cast<size_t>(i / threads)];
@@ -528,14 +572,52 @@ Result<BenchReport> RunBench(const BenchOptions& options) {
         report.run_id});
   }
   {
+    // Counts the event loops still running, so that a stopped run waits for them only as long
+    // as the drain time.
+    std::mutex loops_mu;
+    std::condition_variable loops_done;
+    size_t loops_running = workers.size();
     std::vector<std::jthread> running;
     running.reserve(workers.size());
-    for (auto& w : workers) running.emplace_back([&w] { w->ioc.run(); });
+    for (auto& w : workers) {
+      running.emplace_back([&w, &loops_mu, &loops_done, &loops_running] {
+        w->ioc.run();
+        std::lock_guard lock(loops_mu);
+        if (--loops_running == 0) loops_done.notify_all();
+      });
+    }
+    // Sleeps until `t`; true when a stop request came first.
+    auto stopped_before = [&stop](SteadyClock::time_point t) {
+      std::mutex mu;
+      std::unique_lock lock(mu);
+      std::condition_variable_any cv;
+      return cv.wait_until(lock, stop, t, [] { return false; }) || stop.stop_requested();
+    };
+    bool stopped = false;
     if (probe) {
-      std::this_thread::sleep_until(plan.measure_start);
-      probe->Start();
-      std::this_thread::sleep_until(plan.stop_at);
-      probe->Stop();
+      stopped = stopped_before(plan.measure_start);
+      if (!stopped) probe->Start();
+    }
+    if (!stopped) stopped = stopped_before(planned_end);
+    if (probe) probe->Stop();
+    const auto stop_time = SteadyClock::now();
+    if (stopped && stop_time < planned_end) {
+      report.stopped_early = true;
+      plan.SetEnd(stop_time);
+      for (auto& w : workers) {
+        asio::post(w->ioc, [w = w.get()] {
+          for (auto& c : w->connections) c->Interrupt();
+        });
+      }
+      std::unique_lock lock(loops_mu);
+      if (!loops_done.wait_until(lock, stop_time + Seconds(options.drain_timeout_s),
+                                 [&] { return loops_running == 0; })) {
+        for (auto& w : workers) {
+          asio::post(w->ioc, [w = w.get()] {
+            for (auto& c : w->connections) c->Abort();
+          });
+        }
+      }
     }
   }
   if (probe) {
@@ -552,7 +634,8 @@ Result<BenchReport> RunBench(const BenchOptions& options) {
   for (auto& w : workers) w->connections.clear();
 
   LatencyHistogram latency;
-  SteadyClock::time_point last_answer = plan.stop_at;
+  const SteadyClock::time_point end = plan.End();
+  SteadyClock::time_point last_answer = end;
   for (auto& w : workers) {
     const WorkerStats& s = w->stats;
     latency.Merge(s.latency);
@@ -580,8 +663,12 @@ Result<BenchReport> RunBench(const BenchOptions& options) {
   report.unique_ids = true;  // one counter for the whole run, a fresh run_id per run
   report.mean_event_bytes = generator.MeanEventBytes();
   report.warmup_s = options.warmup_s;
-  report.duration_s = options.duration_s;
-  report.elapsed_s = std::chrono::duration<double>(last_answer - plan.measure_start).count();
+  report.planned_duration_s = options.duration_s;
+  // A stop during the warmup leaves nothing measured.
+  report.duration_s =
+      std::max(0.0, std::chrono::duration<double>(end - plan.measure_start).count());
+  report.elapsed_s =
+      std::max(0.0, std::chrono::duration<double>(last_answer - plan.measure_start).count());
 
   const double ms = 1e-3;
   report.latency.count = latency.Count();

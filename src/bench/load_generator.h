@@ -14,6 +14,13 @@
 // drain_timeout_s to be answered, then count as timed out. Counts are by the request's start
 // (its slot in open loop), so every counted request was answered or failed within the report.
 //
+// Stopping early: a stop request (RunBench's stop_token; `sluice bench` makes one from SIGINT
+// and SIGTERM) ends the measurement at that moment, as if the duration had ended then: no
+// request starts after it, connections waiting for a slot or a reconnect finish at once, and
+// requests in flight get up to drain_timeout_s to be answered; those still unanswered then are
+// cut off and counted as connection errors. The report covers the measurement up to the stop
+// (stopped_early, duration_s = the time measured).
+//
 // Failures: a connection error (refused, reset, timeout, closed) is counted by message and the
 // connection reconnects (with a short backoff after a failed connect). 4xx/5xx answers,
 // including 429 and 503, are counted by status and are not fatal.
@@ -25,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <stop_token>
 #include <string>
 
 #include "common/status.h"
@@ -76,8 +84,10 @@ struct BenchReport {
   uint64_t seed = 0;
   double mean_event_bytes = 0;  // mean JSON size of one generated event
   double warmup_s = 0;
-  double duration_s = 0;  // configured measurement time
-  double elapsed_s = 0;   // measurement start to the last counted answer (>= duration_s)
+  double duration_s = 0;          // measured time: planned_duration_s, or less when stopped early
+  double planned_duration_s = 0;  // --duration
+  bool stopped_early = false;     // a stop request ended the run before planned_duration_s
+  double elapsed_s = 0;           // measurement start to the last counted answer (>= duration_s)
 
   // What happened, over measured requests only.
   uint64_t requests_sent = 0;      // a write was started
@@ -111,8 +121,9 @@ Status ValidateBenchOptions(const BenchOptions& options);
 
 // Runs the benchmark. InvalidArgument for bad options (with a sentence naming the flag);
 // Unavailable when the server cannot be reached at all before the run. Otherwise the report,
-// whatever the HTTP statuses were.
-Result<BenchReport> RunBench(const BenchOptions& options);
+// whatever the HTTP statuses were, also when `stop` ends the run early (see above; a stop
+// during the warmup gives a report of nothing measured).
+Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop = {});
 
 enum class ReportFormat { kText, kJson };
 // "text" or "json"; InvalidArgument otherwise.

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <set>
+#include <stop_token>
 #include <thread>
 
 #include "bench/test_http_server.h"
@@ -361,6 +362,117 @@ TEST(LoadGeneratorTest, WarmupIsNotCounted) {
   EXPECT_LT(r->requests_sent, seen.requests);
   EXPECT_LT(r->events_sent, seen.events);
   EXPECT_EQ(seen.duplicate_ids, 0u);
+}
+
+// Runs the bench and requests a stop after `seconds`, from another thread (as a signal would);
+// *wall_s is how long RunBench took.
+Result<BenchReport> RunStoppedAfter(const BenchOptions& options, double seconds, double* wall_s) {
+  std::stop_source stop;
+  std::jthread stopper([&stop, seconds] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop.request_stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  Result<BenchReport> r = RunBench(options, stop.get_token());
+  *wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+TEST(LoadGeneratorTest, StopEndsTheRunEarlyAndReportsWhatWasMeasured) {
+  Server server({});
+  BenchOptions o = Options(server.Start());
+  o.duration_s = 60;
+  double wall = 0;
+  Result<BenchReport> r = RunStoppedAfter(o, 0.4, &wall);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_LT(wall, 5.0) << "the stop did not end the run";
+  ExpectReportMatches(*r, seen);  // every request sent before the stop is in the report
+  EXPECT_TRUE(r->stopped_early);
+  EXPECT_EQ(r->planned_duration_s, 60);
+  EXPECT_GT(r->duration_s, 0.2);  // 0.4 s after RunBench began, less its setup
+  EXPECT_LT(r->duration_s, wall);
+  EXPECT_GE(r->elapsed_s, r->duration_s);
+  EXPECT_LT(r->elapsed_s, r->duration_s + 0.5);
+  // Rates are over the time measured, not the time planned.
+  EXPECT_NEAR(r->events_per_s, static_cast<double>(r->events_acked) / r->elapsed_s, 1e-6);
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  const std::string json = FormatReport(*r, ReportFormat::kJson);
+  ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS) << json;
+  bool stopped_early = false;
+  double planned = 0, measured = 0;
+  EXPECT_EQ(doc["stopped_early"].get(stopped_early), simdjson::SUCCESS);
+  EXPECT_EQ(doc["planned_duration_s"].get(planned), simdjson::SUCCESS);
+  EXPECT_EQ(doc["duration_s"].get(measured), simdjson::SUCCESS);
+  EXPECT_TRUE(stopped_early);
+  EXPECT_EQ(planned, 60);
+  EXPECT_NEAR(measured, r->duration_s, 0.001);
+  const std::string text = FormatReport(*r, ReportFormat::kText);
+  EXPECT_NE(text.find("early, by a stop request"), std::string::npos) << text;
+}
+
+TEST(LoadGeneratorTest, StopInOpenLoopCountsTheSlotsUpToTheStop) {
+  Expect e;
+  e.answer_503_every = 0;
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.rate = 2000;  // 4 connections, a slot every 20 ms each: 200 requests/s
+  o.duration_s = 60;
+  double wall = 0;
+  Result<BenchReport> r = RunStoppedAfter(o, 0.5, &wall);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_LT(wall, 5.0) << "the stop did not end the run";
+  ExpectReportMatches(*r, seen);
+  EXPECT_TRUE(r->stopped_early);
+  // The slots of the time measured, within one slot per connection.
+  EXPECT_NEAR(static_cast<double>(r->requests_sent + r->requests_missed), r->duration_s * 200, 4.0);
+  EXPECT_TRUE(r->rate_target_met);
+}
+
+// Requests still unanswered when the drain time after a stop is over are cut off and counted.
+TEST(LoadGeneratorTest, StopCutsOffAnswersThatTakeLongerThanTheDrainTime) {
+  Expect e;
+  e.answer_503_every = 0;
+  e.delay = std::chrono::milliseconds(1500);  // per request, one at a time
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.connections = 2;
+  o.threads = 1;
+  o.duration_s = 60;
+  o.drain_timeout_s = 0.3;
+  double wall = 0;
+  Result<BenchReport> r = RunStoppedAfter(o, 0.3, &wall);
+  server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_LT(wall, 1.4) << "the run waited for an answer past the drain time";
+  EXPECT_TRUE(r->stopped_early);
+  EXPECT_EQ(r->requests_sent, 2u);
+  EXPECT_EQ(r->requests_answered, 0u);
+  EXPECT_EQ(r->events_acked, 0u);
+  ASSERT_EQ(r->connection_errors.size(), 1u);
+  EXPECT_EQ(r->connection_errors.begin()->first, "no answer within the drain time after a stop");
+  EXPECT_EQ(r->connection_errors.begin()->second, 2u);
+}
+
+TEST(LoadGeneratorTest, StopDuringTheWarmupMeasuresNothing) {
+  Server server({});
+  BenchOptions o = Options(server.Start());
+  o.warmup_s = 30;
+  o.duration_s = 30;
+  double wall = 0;
+  Result<BenchReport> r = RunStoppedAfter(o, 0.3, &wall);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_LT(wall, 5.0);
+  EXPECT_GT(seen.requests, 0u) << "the warmup sent nothing";
+  EXPECT_TRUE(r->stopped_early);
+  EXPECT_EQ(r->duration_s, 0);
+  EXPECT_EQ(r->requests_sent, 0u);
+  EXPECT_EQ(r->latency.count, 0u);
+  EXPECT_EQ(r->events_per_s, 0);
 }
 
 TEST(LoadGeneratorTest, NoServerIsUnavailable) {

@@ -85,6 +85,11 @@ std::string Text(const BenchReport& r) {
   line("time", fmt::format("{:.2f} s measured ({:.2f} s to the last answer), {:.2f} s warmup "
                            "not counted",
                            r.duration_s, r.elapsed_s, r.warmup_s));
+  if (r.stopped_early) {
+    line("stopped", fmt::format("early, by a stop request, {:.2f} s into the {:.2f} s planned; "
+                                "the figures cover the time measured",
+                                r.duration_s, r.planned_duration_s));
+  }
   out += "\n";
   line("requests", fmt::format("{} sent, {} answered, {}/s{}", Thousands(r.requests_sent),
                                Thousands(r.requests_answered), Rate(r.requests_per_s),
@@ -165,6 +170,8 @@ std::string Json(const BenchReport& r) {
   str("latency_from", r.open_loop ? "scheduled" : "send");
   num("warmup_s", r.warmup_s);
   num("duration_s", r.duration_s);
+  num("planned_duration_s", r.planned_duration_s);
+  boolean("stopped_early", r.stopped_early);
   num("elapsed_s", r.elapsed_s);
   count("requests_sent", r.requests_sent);
   count("requests_answered", r.requests_answered);

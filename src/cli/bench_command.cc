@@ -1,12 +1,20 @@
 // `sluice bench`: flags and environment variables -> BenchOptions, run, print the report.
+// SIGINT and SIGTERM stop the run early; the report still covers what was measured.
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <limits>
 #include <memory>
+#include <stop_token>
 #include <string>
+#include <thread>
 
 #include "bench/load_generator.h"
 #include "cli/commands.h"
@@ -82,6 +90,42 @@ Result<bench::BenchOptions> ToOptions(const BenchFlags& f) {
   return o;
 }
 
+// Turns SIGINT and SIGTERM into a stop request for the run, from construction on: the first
+// one stops the run (which then still reports), a second one ends the process at once with
+// 128 + the signal, without a report. Must be constructed before the run starts its threads,
+// which inherit the blocked signal mask. The signals stay blocked after destruction (the
+// command returns to exit), so one arriving while the report is printed is ignored.
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    watcher_ = std::jthread([this](std::stop_token done) { Watch(done); });
+  }
+  std::stop_token token() const { return stop_.get_token(); }
+
+ private:
+  void Watch(const std::stop_token& done) {
+    const timespec tick{0, 100'000'000};  // how soon the watcher notices `done`
+    while (!done.stop_requested()) {
+      siginfo_t info;
+      const int sig = sigtimedwait(&signals_, &info, &tick);
+      if (sig < 0) continue;  // timeout or EINTR
+      if (stop_.stop_requested()) std::_Exit(128 + sig);
+      std::cerr << "sluice bench: " << strsignal(sig)
+                << ": stopping; waiting for the answers in flight, then the report (signal "
+                   "again to quit without it)\n";
+      stop_.request_stop();
+    }
+  }
+
+  sigset_t signals_{};
+  std::stop_source stop_;
+  std::jthread watcher_;  // last: stopped and joined before the members it uses go
+};
+
 int RunBenchCommand(const BenchFlags& flags) {
   auto fail = [](const Status& s) {
     std::cerr << "sluice bench: " << s.message() << "\n";
@@ -96,8 +140,11 @@ int RunBenchCommand(const BenchFlags& flags) {
   std::cerr << "sluice bench: " << options->connections << " connections to " << options->url
             << "/v1/" << options->endpoint << " for " << options->duration_s << " s";
   if (options->warmup_s > 0) std::cerr << " after " << options->warmup_s << " s of warmup";
-  std::cerr << "\n";
-  Result<bench::BenchReport> report = bench::RunBench(*options);
+  std::cerr << " (SIGINT/SIGTERM stop it early, with a report)\n";
+  Result<bench::BenchReport> report = [&] {
+    StopOnSignals signals;
+    return bench::RunBench(*options, signals.token());
+  }();
   if (!report.ok()) return fail(report.status());
 
   std::cout << bench::FormatReport(*report, *format) << std::flush;

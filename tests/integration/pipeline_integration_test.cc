@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -387,6 +388,54 @@ TEST(PipelineIntegration, HotStoreFileStopsGrowingOnceRetentionApplies) {
   // Through all of it, the events view counts every event exactly once.
   EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", sent), sent);
   EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), sent);
+}
+
+// `sluice bench` stopped by SIGINT (as bench/export_window.sh stops it) still prints and
+// writes its report, and the report agrees with the server: every event it counts as
+// acknowledged is stored, once.
+TEST(PipelineIntegration, BenchStoppedBySigintStillReports) {
+  TempDir dir;
+  auto proc = SluiceProcess::Start(dir.path() + "/data");
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  const std::string report_path = dir.path() + "/bench.json";
+  std::string out;
+  const auto start = std::chrono::steady_clock::now();
+  // coreutils' timeout sends SIGINT after 3 s and exits with the bench's own exit code.
+  const int rc = SluiceProcess::RunProgram(
+      {"timeout", "--preserve-status", "--signal=INT", "3", SluiceBinary(), "bench", "--url",
+       "http://" + (*proc)->address(), "--rate", "2000", "--batch", "20", "--connections", "4",
+       "--duration", "600", "--out", report_path},
+      &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30)) << out;
+  EXPECT_NE(out.find("early, by a stop request"), std::string::npos) << out;
+  EXPECT_NE(out.find("latency ms  p50"), std::string::npos) << out;
+
+  std::ifstream file(report_path);
+  const std::string json((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(json).get(doc), simdjson::SUCCESS) << "no JSON report: " << json << out;
+  bool stopped_early = false;
+  double measured = 0, planned = 0, p99 = 0;
+  uint64_t sent = 0, acked = 0;
+  ASSERT_EQ(doc["stopped_early"].get(stopped_early), simdjson::SUCCESS) << json;
+  ASSERT_EQ(doc["duration_s"].get(measured), simdjson::SUCCESS) << json;
+  ASSERT_EQ(doc["planned_duration_s"].get(planned), simdjson::SUCCESS) << json;
+  ASSERT_EQ(doc["p99_ms"].get(p99), simdjson::SUCCESS) << json;
+  ASSERT_EQ(doc["events_sent"].get(sent), simdjson::SUCCESS) << json;
+  ASSERT_EQ(doc["events_acked"].get(acked), simdjson::SUCCESS) << json;
+  EXPECT_TRUE(stopped_early);
+  EXPECT_EQ(planned, 600);
+  EXPECT_GT(measured, 0.5);
+  EXPECT_LT(measured, 3.5);
+  EXPECT_GT(p99, 0);
+  EXPECT_GT(acked, 0u);
+  EXPECT_EQ(acked, sent) << "answers in flight at the stop are waited for";
+  http::TestClient c((*proc)->address());
+  const auto want = static_cast<int64_t>(acked);
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", want), want);
+  EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), want);
 }
 
 TEST(PipelineIntegration, SandboxRefusesAndTimesOutWithClearErrors) {
