@@ -1,5 +1,6 @@
 # Shared by the bench scripts (source it after setting $sluice and $out): a sluice server on
-# a free port, in a temporary data dir that is removed on exit with any server still running.
+# a free port, in a temporary data dir that is removed on exit, after every background job
+# still running (a server, a load generator) is stopped with SIGTERM.
 # start_server ARGS… sets $pid and $addr; the server's log is appended to $out/server.log.
 
 data="$(mktemp -d /tmp/sluice-bench-XXXXXX)"
@@ -7,7 +8,10 @@ pid=""
 : >"$out/server.log"
 
 cleanup() {
-  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null
+  local left
+  left="$(jobs -p)"
+  # shellcheck disable=SC2086 # one pid per word
+  [[ -n "$left" ]] && kill $left 2>/dev/null
   wait 2>/dev/null
   rm -rf "$data"
 }
