@@ -277,7 +277,8 @@ constexpr std::string_view kSite = "https://shop.example.com";
 
 // One visitor, as the context of their events describes them.
 struct Visitor {
-  std::string anonymous_id, user_id, email, first_name, last_name, ip, user_agent;
+  std::string anonymous_id, email, first_name, last_name, ip, user_agent;
+  bool identified = false;  // signed in: context.traits has their email and plan
   const Locale* locale;
   const Device* device;
   const Campaign* campaign;  // null when the visit did not come from a campaign
@@ -287,7 +288,7 @@ struct Visitor {
 Visitor MakeVisitor(Rng& rng) {
   Visitor v;
   v.anonymous_id = RandomUuid(rng);
-  if (rng.Chance(0.6)) v.user_id = "usr_" + RandomHex(rng, 12);
+  v.identified = rng.Chance(0.6);
   v.first_name = std::string(rng.Pick(kFirstNames));
   v.last_name = std::string(rng.Pick(kLastNames));
   v.email = Slug(v.first_name) + "." + Slug(v.last_name) + std::to_string(rng.Below(1000)) +
@@ -350,7 +351,7 @@ void WriteContext(JsonWriter& w, Rng& rng, const Visitor& v, const Page& page) {
   w.Key("density").Money(v.device->density);
   w.EndObject();
   w.Key("traits").BeginObject();
-  if (!v.user_id.empty()) {
+  if (v.identified) {
     w.Key("email").Str(v.email);
     w.Key("plan").Str(rng.Pick(kPlans));
   }
@@ -441,9 +442,7 @@ size_t RenderTemplate(Rng& rng, EventMix mix, const std::vector<Product>& catalo
   const bool identify = kind == Kind::kIdentify;
   const bool is_page = kind == Kind::kPage;
   w.Key("type").Str(identify ? "identify" : is_page ? "page" : "track");
-  if (!v.user_id.empty() || identify) {
-    w.Key("userId").Str(v.user_id.empty() ? "usr_" + RandomHex(rng, 12) : v.user_id);
-  }
+  // userId is not here: it comes with the per-event tail (EventGenerator::UserFor).
   w.Key("anonymousId").Str(v.anonymous_id);
 
   if (identify) {
@@ -560,13 +559,28 @@ void AppendProse(Rng& rng, size_t n, std::string* out) {
   }
 }
 
-// `","timestamp":"` + ts + `"}`: what follows the messageId in every event.
+// What follows the messageId's counter in every event:
+// `","userId":"usr_` + 12 hex digits + `","timestamp":"` + ts + `"}`.
+constexpr std::string_view kUserKey = "\",\"userId\":\"usr_";
+constexpr size_t kUserDigits = 12;
 constexpr std::string_view kTimestampKey = "\",\"timestamp\":\"";
 // A messageId is a per-run part (kept in the template, so it compresses) and the counter.
 constexpr size_t kIdCounterDigits = 12;
 constexpr size_t kIdRunPartLength = kMessageIdLength - kIdCounterDigits;
 constexpr uint64_t kMaxSeq = uint64_t{1} << 48;  // the run part is constant below this
-constexpr size_t kTailBytes = kIdCounterDigits + kTimestampKey.size() + kTimestampLength + 2;
+constexpr size_t kTailBytes =
+    kIdCounterDigits + kUserKey.size() + kUserDigits + kTimestampKey.size() + kTimestampLength + 2;
+
+// Appends the counter of the messageId, the userId and the timestamp key (not its value).
+void AppendTailHead(uint64_t seq, uint64_t user, std::string* out) {
+  char digits[kIdCounterDigits];
+  PutHex(seq, kIdCounterDigits, digits);
+  out->append(digits, kIdCounterDigits);
+  out->append(kUserKey);
+  PutHex(user, kUserDigits, digits);
+  out->append(digits, kUserDigits);
+  out->append(kTimestampKey);
+}
 
 }  // namespace
 
@@ -618,6 +632,7 @@ void FormatMessageId(uint64_t run_id, uint64_t seq, char (&out)[kMessageIdLength
 }
 
 EventGenerator::EventGenerator(const EventGeneratorOptions& options) : options_(options) {
+  SLUICE_CHECK(options_.users >= 1 && options_.users <= (uint64_t{1} << (4 * kUserDigits)));
   options_.template_count =
       std::max<size_t>(1, (options_.template_count + kChainLength - 1) / kChainLength) *
       kChainLength;
@@ -654,10 +669,10 @@ EventGenerator::EventGenerator(const EventGeneratorOptions& options) : options_(
 }
 
 void EventGenerator::Precompress() {
-  // What sits between two templates of a chain: the tail with its unknown id and timestamp,
+  // What sits between two templates of a chain: the tail with its unknown id, user and timestamp,
   // then the separator.
-  const std::string tail = std::string(kIdCounterDigits, kGapWildcard) +
-                           std::string(kTimestampKey) +
+  const std::string tail = std::string(kIdCounterDigits, kGapWildcard) + std::string(kUserKey) +
+                           std::string(kUserDigits, kGapWildcard) + std::string(kTimestampKey) +
                            std::string(kTimestampLength, kGapWildcard) + "\"}";
   const int level = options_.gzip_level;
   for (size_t chain = 0; chain < templates_.size(); chain += kChainLength) {
@@ -686,6 +701,10 @@ const EventGenerator::Template& EventGenerator::TemplateFor(BodyFormat format, u
   return templates_[chain * kChainLength + i % kChainLength];
 }
 
+uint64_t EventGenerator::UserFor(uint64_t seq) const {
+  return Rng::Mix((seq / kSessionEvents) ^ Rng::Mix(options_.seed ^ 0x05e55ULL)) % options_.users;
+}
+
 size_t EventGenerator::AppendEvent(uint64_t seq, std::string_view timestamp,
                                    std::string* out) const {
   SLUICE_CHECK(timestamp.size() == kTimestampLength);
@@ -693,10 +712,7 @@ size_t EventGenerator::AppendEvent(uint64_t seq, std::string_view timestamp,
   const Template& t = TemplateFor(BodyFormat::kSingle, seq, 0);
   const size_t before = out->size();
   out->append(t.prefix);
-  char counter[kIdCounterDigits];
-  PutHex(seq, kIdCounterDigits, counter);
-  out->append(counter, kIdCounterDigits);
-  out->append(kTimestampKey);
+  AppendTailHead(seq, UserFor(seq), out);
   out->append(timestamp);
   out->append("\"}");
   return out->size() - before;
@@ -710,10 +726,7 @@ BodyBuilder::BodyBuilder(const EventGenerator& generator, BodyFormat format, boo
 void BodyBuilder::Tail(uint64_t seq, std::string_view ts, bool with_sent_at) {
   SLUICE_DCHECK(seq < kMaxSeq);
   tail_.clear();
-  char counter[kIdCounterDigits];
-  PutHex(seq, kIdCounterDigits, counter);
-  tail_.append(counter, kIdCounterDigits);
-  tail_.append(kTimestampKey);
+  AppendTailHead(seq, generator_.UserFor(seq), &tail_);
   tail_.append(ts);
   if (with_sent_at) {
     tail_.append("\",\"sentAt\":\"");

@@ -9,9 +9,15 @@
 // Templates form chains of kChainLength; a multi-event body walks whole chains in order, and
 // each chain is compressed as one stream, so gzip bodies get the ratio of real batch gzip.
 //
-// Shape of every event: {...,"messageId":"<uuid>","timestamp":"<ISO-8601 ms>"} — the fields
-// that change are last, so a template is a fixed prefix (up to the run's part of the id) plus a
-// 53-byte tail (id counter, timestamp).
+// Shape of every event: {...,"messageId":"<uuid>","userId":"usr_<12 hex>","timestamp":"<ISO-8601
+// ms>"} — the fields that change are last, so a template is a fixed prefix (up to the run's part
+// of the id) plus an 81-byte tail (id counter, user, timestamp).
+//
+// Users: every event has a userId, drawn from a population of options.users; events come in
+// sessions of kSessionEvents consecutive seqs by one user (UserFor), so a user does several
+// things (a product view, an add to cart, an order…) and returns in later sessions, which is
+// what distinct-user counts and funnels over the generated events need. Templates (and so
+// anonymousId and context) do not follow the user: only the userId does.
 //
 // Guarantees:
 //  - Deterministic: the same options give the same templates and the same bodies for the same
@@ -50,6 +56,7 @@ struct EventGeneratorOptions {
   size_t template_count = 1024;  // rounded up to a multiple of kChainLength
   bool precompress = false;      // also build the gzip segments BodyBuilder needs for gzip bodies
   int gzip_level = 6;
+  uint64_t users = 1'000'000;  // size of the user population (at most 16^12)
 };
 
 // Length of an ISO-8601 UTC timestamp with milliseconds: 2024-05-01T12:34:56.789Z.
@@ -75,12 +82,19 @@ enum class BodyFormat {
 class EventGenerator {
  public:
   static constexpr size_t kChainLength = 64;
+  // Consecutive seqs that form one user's session.
+  static constexpr uint64_t kSessionEvents = 8;
 
   explicit EventGenerator(const EventGeneratorOptions& options);
 
   // Appends event `seq` stamped with `timestamp` (kTimestampLength chars) to *out, as a
   // kSingle body would carry it without its sentAt; returns the number of bytes appended.
   size_t AppendEvent(uint64_t seq, std::string_view timestamp, std::string* out) const;
+
+  // The user number (in [0, options.users)) of event `seq`: the same for every seq of a session
+  // (seq / kSessionEvents), a pseudo-random user per session, the same for the same seed. The
+  // event's userId is "usr_" and this number in 12 hex digits.
+  uint64_t UserFor(uint64_t seq) const;
 
   const EventGeneratorOptions& Options() const { return options_; }
   size_t TemplateCount() const { return templates_.size(); }

@@ -4,6 +4,8 @@
 #include <simdjson.h>
 #include <zlib.h>
 
+#include <cstdio>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -66,7 +68,8 @@ TEST(EventGeneratorTest, EventsAreValidSegmentJson) {
     types.insert(type);
     EXPECT_EQ(Str(e, "/timestamp"), ts);
     EXPECT_EQ(Str(e, "/messageId").size(), kMessageIdLength);
-    EXPECT_TRUE(Has(e, "/userId") || Has(e, "/anonymousId"));
+    EXPECT_EQ(Str(e, "/userId").size(), 16u);
+    Str(e, "/anonymousId");
     for (const char* p : {"/context/ip", "/context/userAgent", "/context/locale",
                           "/context/timezone", "/context/library/name", "/context/library/version",
                           "/context/page/path", "/context/page/referrer", "/context/page/title",
@@ -116,6 +119,55 @@ TEST(EventGeneratorTest, EventsAreValidSegmentJson) {
     campaign = Has(e, "/context/campaign/source");
   }
   EXPECT_TRUE(campaign);
+}
+
+// Users come in sessions of kSessionEvents consecutive events, from a bounded population, so
+// they return: what distinct-user counts and funnels over generated events need.
+TEST(EventGeneratorTest, UsersHaveSessionsAndReturn) {
+  EventGeneratorOptions o;
+  o.users = 1000;
+  EventGenerator gen(o);
+  simdjson::dom::parser parser;
+  const std::string ts = FormatTimestamp(kNow);
+  std::map<std::string, std::set<uint64_t>> sessions_of;  // userId -> sessions
+  std::map<std::string, std::set<std::string>> names_of;  // userId -> event names
+  const uint64_t n = 20000;
+  for (uint64_t seq = 0; seq < n; ++seq) {
+    std::string json;
+    gen.AppendEvent(seq, ts, &json);
+    simdjson::dom::element e;
+    ASSERT_EQ(parser.parse(json).get(e), simdjson::SUCCESS) << json;
+    const std::string user = Str(e, "/userId");
+    char expected[13];
+    std::snprintf(expected, sizeof(expected), "%012llx",
+                  static_cast<unsigned long long>(gen.UserFor(seq)));
+    EXPECT_EQ(user, "usr_" + std::string(expected));
+    EXPECT_LT(gen.UserFor(seq), 1000u);
+    EXPECT_EQ(gen.UserFor(seq), gen.UserFor(seq - seq % EventGenerator::kSessionEvents));
+    sessions_of[user].insert(seq / EventGenerator::kSessionEvents);
+    if (Str(e, "/type") == "track") names_of[user].insert(Str(e, "/event"));
+  }
+  // 2,500 sessions over 1,000 users: nearly all users seen, most of them more than once.
+  EXPECT_GT(sessions_of.size(), 850u);
+  EXPECT_LE(sessions_of.size(), 1000u);
+  size_t returning = 0, funnel = 0;
+  for (const auto& [user, sessions] : sessions_of) returning += sessions.size() > 1;
+  for (const auto& [user, names] : names_of) {
+    funnel += names.count("Product Viewed") && names.count("Product Added") &&
+              names.count("Order Completed");
+  }
+  EXPECT_GT(returning, sessions_of.size() / 2);
+  // Some users, not all, did all three steps of a shop's funnel.
+  EXPECT_GT(funnel, 50u);
+  EXPECT_LT(funnel, sessions_of.size());
+  // Another seed, other users for the same seqs.
+  o.seed = 2;
+  EventGenerator other(o);
+  int same = 0;
+  for (uint64_t seq = 0; seq < 800; seq += EventGenerator::kSessionEvents) {
+    same += other.UserFor(seq) == gen.UserFor(seq);
+  }
+  EXPECT_LT(same, 10);
 }
 
 TEST(EventGeneratorTest, TrackOnlyMixHasOnlyTracks) {
