@@ -35,9 +35,12 @@ bool LockedByServer(const fs::path& dir) {
 }  // namespace
 
 Result<QueryResultJson> RunLocalQuery(const LocalQuery& query) {
-  const fs::path dir = query.data_dir;
-  const fs::path file = dir / "hot.duckdb";
+  // Absolute: the hot store's view names its Parquet files by absolute path, and the sandbox
+  // compares paths as text.
   std::error_code ec;
+  const fs::path dir = fs::absolute(query.data_dir, ec).lexically_normal();
+  if (ec) return Status::InvalidArgument("--data-dir " + query.data_dir + ": " + ec.message());
+  const fs::path file = dir / "hot.duckdb";
   if (!fs::exists(file, ec)) {
     return Status::NotFound("no hot store in " + dir.string() + " (" + file.string() +
                             " does not exist); is it a sluice --data-dir?");
@@ -57,7 +60,9 @@ Result<QueryResultJson> RunLocalQuery(const LocalQuery& query) {
     SLUICE_RETURN_IF_ERROR(conn->Exec("SET GLOBAL TimeZone = 'UTC'"));
     duck::SandboxOptions sandbox;
     sandbox.allowed_directories = {
-        dir.string(), query.objects_dir.empty() ? (dir / "objects").string() : query.objects_dir};
+        dir.string(), query.objects_dir.empty()
+                          ? (dir / "objects").string()
+                          : fs::absolute(query.objects_dir, ec).lexically_normal().string()};
     sandbox.memory_limit = query.memory_limit;
     SLUICE_RETURN_IF_ERROR(duck::ApplySandbox(*conn, sandbox));
   }

@@ -49,6 +49,24 @@ TEST_F(LocalQueryTest, RunsReadOnlyInTheSandbox) {
   EXPECT_NE(RunLocalQuery(q_).status().message().find("more than 2 rows"), std::string::npos);
 }
 
+TEST_F(LocalQueryTest, ARelativeDataDirStillReadsItsParquetFiles) {
+  const std::string parquet = (db_->dir / "objects" / "x.parquet").string();
+  std::filesystem::create_directories(db_->dir / "objects");
+  {
+    auto db = duck::Database::Open(":memory:");
+    ASSERT_TRUE(db.ok());
+    auto conn = duck::Connection::Open(*db);
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE((*conn)->Exec("COPY (SELECT 7 AS n) TO '" + parquet + "' (FORMAT parquet)").ok());
+  }
+  q_.data_dir = std::filesystem::relative(db_->dir).string();
+  ASSERT_FALSE(std::filesystem::path(q_.data_dir).is_absolute());
+  q_.sql = "SELECT n FROM read_parquet('" + parquet + "')";
+  auto r = RunLocalQuery(q_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->json.find("[[7]]"), std::string::npos) << r->json;
+}
+
 TEST_F(LocalQueryTest, SaysWhenAServerHoldsTheDataDir) {
   int fd = ::open((db_->dir / "LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0);
