@@ -140,6 +140,46 @@ Status Appender::LastError(std::string_view what) const {
                          (e ? e : "unknown appender error"));
 }
 
+Status StreamQuery(Connection& conn, const std::string& sql,
+                   const std::function<Status(duckdb_data_chunk)>& on_chunk) {
+  duckdb_prepared_statement prepared = nullptr;
+  if (duckdb_prepare(conn.get(), sql.c_str(), &prepared) != DuckDBSuccess) {
+    const char* e = prepared ? duckdb_prepare_error(prepared) : nullptr;
+    Status st = Error(sql, e ? e : "prepare failed", DUCKDB_ERROR_INVALID);
+    duckdb_destroy_prepare(&prepared);
+    return st;
+  }
+  duckdb_pending_result pending = nullptr;
+  duckdb_state ps = duckdb_pending_prepared_streaming(prepared, &pending);
+  duckdb_destroy_prepare(&prepared);
+  if (ps != DuckDBSuccess) {
+    const char* e = pending ? duckdb_pending_error(pending) : nullptr;
+    Status st = Error(sql, e ? e : "execution failed", DUCKDB_ERROR_INVALID);
+    duckdb_destroy_pending(&pending);
+    return st;
+  }
+  duckdb_result result{};
+  duckdb_state es = duckdb_execute_pending(pending, &result);
+  duckdb_destroy_pending(&pending);
+  std::unique_ptr<duckdb_result, void (*)(duckdb_result*)> result_guard(&result,
+                                                                        duckdb_destroy_result);
+  if (es != DuckDBSuccess) {
+    const char* e = duckdb_result_error(&result);
+    return Error(sql, e ? e : "unknown error", duckdb_result_error_type(&result));
+  }
+  while (true) {
+    duckdb_data_chunk chunk = duckdb_fetch_chunk(result);
+    if (!chunk) {
+      const char* e = duckdb_result_error(&result);
+      return e ? Error(sql, e, duckdb_result_error_type(&result)) : Status::OK();
+    }
+    std::unique_ptr<std::remove_pointer_t<duckdb_data_chunk>, void (*)(duckdb_data_chunk)>
+        chunk_guard(chunk, [](duckdb_data_chunk c) { duckdb_destroy_data_chunk(&c); });
+    if (duckdb_data_chunk_get_size(chunk) == 0) return Status::OK();
+    SLUICE_RETURN_IF_ERROR(on_chunk(chunk));
+  }
+}
+
 std::string QuoteLiteral(std::string_view s) {
   std::string out = "'";
   for (char c : s) {

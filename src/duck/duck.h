@@ -10,6 +10,7 @@
 #include <duckdb.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -110,6 +111,12 @@ class Appender {
   Appender() = default;
   duckdb_appender app_ = nullptr;
 };
+
+// Runs `sql` on `conn` and hands each result chunk to `on_chunk` as DuckDB produces it
+// (streaming: the whole result is never in memory; the chunk is valid during the call only).
+// Stops at the first error, DuckDB's or on_chunk's, and returns it.
+Status StreamQuery(Connection& conn, const std::string& sql,
+                   const std::function<Status(duckdb_data_chunk)>& on_chunk);
 
 // 'it''s' — a SQL string literal.
 std::string QuoteLiteral(std::string_view s);

@@ -107,6 +107,16 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo
   return conn;
 }
 
+bool Connection::Alive() {
+  // A terminated session's server sends an error and then closes: the first read takes the
+  // error (parsed by PQisBusy), the second sees EOF, which marks the connection bad.
+  for (int i = 0; i < 2 && ok(); ++i) {
+    if (PQconsumeInput(conn_.get()) == 0) return false;
+    (void)PQisBusy(conn_.get());
+  }
+  return ok();
+}
+
 bool Connection::InTransaction() const {
   PGTransactionStatusType s = PQtransactionStatus(conn_.get());
   return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;

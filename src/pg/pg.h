@@ -74,6 +74,9 @@ class Connection {
 
   // False once the connection is broken (server gone, restarted, network): open a new one.
   bool ok() const { return PQstatus(conn_.get()) == CONNECTION_OK; }
+  // ok(), after reading what the server sent while the connection sat idle: a restart's
+  // termination message or EOF marks it broken now rather than on the next statement.
+  bool Alive();
   // True inside a transaction block (also a failed one), false when idle.
   bool InTransaction() const;
 

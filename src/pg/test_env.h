@@ -12,8 +12,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "pg/pg.h"
 
@@ -55,7 +57,18 @@ class TestDatabase {
       return;
     }
     url_ = WithDatabase(primary_url, name_);
-    if (!replica_url.empty()) replica_url_ = WithDatabase(replica_url, name_);
+    if (replica_url.empty()) return;
+    // The replica has the database once it has replayed its creation.
+    replica_url_ = WithDatabase(replica_url, name_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!Connection::Open(replica_url_).ok()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "database " << name_ << " did not reach the replica in 30 s";
+        url_.clear();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
   ~TestDatabase() {
     if (url_.empty() || std::getenv("SLUICE_KEEP_TEST_DIRS") != nullptr) return;

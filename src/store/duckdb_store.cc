@@ -173,15 +173,7 @@ std::string DuckDbStore::WindowTableName(int64_t start_us) {
 }
 
 DuckDbStore::DuckDbStore(const DuckDbStoreOptions& options)
-    : options_(options),
-      commit_seconds_(metrics::Default().GetHistogram(
-          "sluice_store_commit_seconds", "Time to commit one loader batch to the hot store")),
-      committed_events_(metrics::Default().GetCounter("sluice_store_committed_events_total",
-                                                      "Events committed to the hot store")),
-      committed_rejections_(metrics::Default().GetCounter(
-          "sluice_store_committed_rejections_total", "Rejections committed to the quarantine")),
-      commit_errors_(metrics::Default().GetCounter("sluice_store_commit_errors_total",
-                                                   "Hot store commits that failed")) {}
+    : options_(options) {}
 
 DuckDbStore::~DuckDbStore() {
   if (chunk_) duckdb_destroy_data_chunk(&chunk_);
@@ -334,14 +326,7 @@ Status DuckDbStore::CommitBatch(const Batch& batch) {
     std::lock_guard lock(mu_);
     st = CommitLocked(batch);
   }
-  commit_seconds_.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  if (st.ok()) {
-    committed_events_.Inc(batch.events.size());
-    committed_rejections_.Inc(batch.rejections.size());
-  } else {
-    commit_errors_.Inc();
-  }
+  commit_metrics_.Record(batch, t0, st);
   return st;
 }
 
@@ -829,46 +814,8 @@ Status DuckDbStore::ForEachEventIdSince(int64_t since_us,
   for (size_t i = 0; i < branches.size(); ++i) sql += (i ? " UNION ALL " : "") + branches[i];
 
   // Streamed: chunk by chunk, never the whole result in memory.
-  duckdb_prepared_statement prepared = nullptr;
-  if (duckdb_prepare(conn->get(), sql.c_str(), &prepared) != DuckDBSuccess) {
-    const char* e = prepared ? duckdb_prepare_error(prepared) : nullptr;
-    Status st = duck::Error(sql, e ? e : "prepare failed", DUCKDB_ERROR_INVALID);
-    duckdb_destroy_prepare(&prepared);
-    return finish(st);
-  }
-  duckdb_pending_result pending = nullptr;
-  duckdb_state ps = duckdb_pending_prepared_streaming(prepared, &pending);
-  duckdb_destroy_prepare(&prepared);
-  if (ps != DuckDBSuccess) {
-    const char* e = pending ? duckdb_pending_error(pending) : nullptr;
-    Status st =
-        duck::Error("ForEachEventIdSince", e ? e : "execution failed", DUCKDB_ERROR_INVALID);
-    duckdb_destroy_pending(&pending);
-    return finish(st);
-  }
-  duckdb_result result{};
-  duckdb_state es = duckdb_execute_pending(pending, &result);
-  duckdb_destroy_pending(&pending);
-  std::unique_ptr<duckdb_result, void (*)(duckdb_result*)> result_guard(&result,
-                                                                        duckdb_destroy_result);
-  if (es != DuckDBSuccess) {
-    const char* e = duckdb_result_error(&result);
-    return finish(duck::Error("ForEachEventIdSince", e ? e : "unknown error",
-                              duckdb_result_error_type(&result)));
-  }
-  Status st;
-  while (true) {
-    duckdb_data_chunk chunk = duckdb_fetch_chunk(result);
-    if (!chunk) {
-      const char* e = duckdb_result_error(&result);
-      if (e) st = duck::Error("ForEachEventIdSince", e, duckdb_result_error_type(&result));
-      break;
-    }
-    idx_t n = duckdb_data_chunk_get_size(chunk);
-    if (n == 0) {
-      duckdb_destroy_data_chunk(&chunk);
-      break;
-    }
+  Status st = duck::StreamQuery(*conn, sql, [&fn](duckdb_data_chunk chunk) {
+    const idx_t n = duckdb_data_chunk_get_size(chunk);
     duckdb_vector v = duckdb_data_chunk_get_vector(chunk, 0);
     auto* data = static_cast<duckdb_string_t*>(duckdb_vector_get_data(v));
     uint64_t* validity = duckdb_vector_get_validity(v);
@@ -876,8 +823,8 @@ Status DuckDbStore::ForEachEventIdSince(int64_t since_us,
       if (validity && !duckdb_validity_row_is_valid(validity, i)) continue;
       fn(std::string_view(duckdb_string_t_data(&data[i]), duckdb_string_t_length(data[i])));
     }
-    duckdb_destroy_data_chunk(&chunk);
-  }
+    return Status::OK();
+  });
   return finish(st);
 }
 

@@ -71,6 +71,7 @@
 #include "common/status.h"
 #include "duck/duck.h"
 #include "duck/sandbox.h"
+#include "store/commit_metrics.h"
 #include "store/hot_store.h"
 
 namespace sluice::store {
@@ -174,10 +175,7 @@ class DuckDbStore final : public HotStore {
   const DuckDbStoreOptions options_;
   std::shared_ptr<duck::Database> db_;
 
-  metrics::Histogram& commit_seconds_;
-  metrics::Counter& committed_events_;
-  metrics::Counter& committed_rejections_;
-  metrics::Counter& commit_errors_;
+  CommitMetrics commit_metrics_;
 
   std::mutex mu_;
   // State below is protected by mu_.

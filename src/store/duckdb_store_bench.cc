@@ -7,14 +7,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <string>
-#include <tuple>
 #include <vector>
 
-#include "bench/event_generator.h"
-#include "event/parser.h"
 #include "store/duckdb_store.h"
+#include "store/store_bench_util.h"
 
 using namespace sluice;
 
@@ -30,30 +27,8 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir + "/objects/events");
 
   // A pool of distinct parsed events, reused with fresh ids and times.
-  bench::EventGenerator gen(bench::EventGeneratorOptions{});
-  bench::BodyBuilder builder(gen, bench::BodyFormat::kBatch, false);
-  std::vector<event::Event> pool;
-  std::string body;
-  const int64_t t0 = 1714564800LL * 1'000'000;
-  while (pool.size() < 20'000) {
-    builder.Build(pool.size(), 500, t0, &body);
-    event::ParseOutput out;
-    if (Status st = event::Parse(event::Endpoint::kBatch, body, t0, {}, &out); !st.ok()) {
-      std::fprintf(stderr, "parse: %s\n", st.ToString().c_str());
-      return 1;
-    }
-    for (auto& e : out.events) {
-      e.source = "bench";
-      pool.push_back(std::move(e));
-    }
-  }
-  double pool_bytes = 0;
-  for (const auto& e : pool) {
-    pool_bytes += double(e.event_id.size() + e.type.size() + e.event.size() + e.user_id.size() +
-                         e.anonymous_id.size() + e.properties.size() + e.traits.size() +
-                         e.context.size() + e.source.size() + 24);
-  }
-  const double mean_bytes = pool_bytes / double(pool.size());
+  double mean_bytes = 0;
+  const std::vector<event::Event> pool = store::bench_util::EventPool(20'000, &mean_bytes);
 
   store::DuckDbStoreOptions o;
   o.path = dir + "/hot.duckdb";
@@ -67,8 +42,6 @@ int main(int argc, char** argv) {
   }
   auto& s = **opened;
 
-  // 12,000 events/s of received_at: the design's average rate.
-  const int64_t step_us = 1'000'000 / 12'000;
   std::vector<double> commit_s;
   auto start = std::chrono::steady_clock::now();
   size_t done = 0;
@@ -76,20 +49,8 @@ int main(int argc, char** argv) {
   while (done < total) {
     const size_t n = std::min(batch_size, total - done);
     b.events.resize(n);
-    b.rollups.clear();
-    std::map<std::tuple<int64_t, std::string, std::string>, int64_t> counts;
-    for (size_t i = 0; i < n; ++i) {
-      const size_t seq = done + i;
-      event::Event& e = b.events[i];
-      e = pool[seq % pool.size()];
-      e.event_id = "bench-" + std::to_string(seq);
-      e.received_at_us = t0 + int64_t(seq) * step_us;
-      e.event_time_us = e.received_at_us - 1000;
-      ++counts[{e.event_time_us / 60'000'000 * 60'000'000, e.type, e.event}];
-    }
-    for (const auto& [k, c] : counts) {
-      b.rollups.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), c});
-    }
+    for (size_t i = 0; i < n; ++i) store::bench_util::MakeEvent(pool, done + i, &b.events[i]);
+    b.rollups = store::bench_util::RollupsOf(b.events);
     b.end_offset = done + n;
     auto c0 = std::chrono::steady_clock::now();
     if (Status st = s.CommitBatch(b); !st.ok()) {

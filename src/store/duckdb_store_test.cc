@@ -1,3 +1,5 @@
+// DuckDbStore beyond the HotStore contract (hot_store_contract_test.cc runs the common
+// behaviour against every store): the `events` view, DuckDB's tables, sandbox and space reuse.
 #include "store/duckdb_store.h"
 
 #include <gtest/gtest.h>
@@ -9,17 +11,13 @@
 #include <thread>
 
 #include "common/metrics.h"
+#include "store/store_test_util.h"
 
 namespace sluice::store {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr int64_t kSecond = 1'000'000;
-constexpr int64_t kMinute = 60 * kSecond;
-constexpr int64_t kWindow = 10 * kMinute;
-constexpr int64_t kT0 = 1714564800LL * kSecond;  // 2024-05-01T12:00:00Z
-constexpr int64_t kW1 = kT0, kW2 = kT0 + kWindow, kW3 = kT0 + 2 * kWindow;
+using namespace testing;  // store_test_util.h
 
 class TempDir {
  public:
@@ -41,45 +39,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-// 96 hex digits that differ per id, so that stored events do not all compress to nothing.
-std::string Token(const std::string& id) {
-  std::string out;
-  for (int k = 0; k < 6; ++k) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016zx", std::hash<std::string>{}(id + char('a' + k)));
-    out += buf;
-  }
-  return out;
-}
-
-// A realistic event: nested properties and a full context (~1.5 KB).
-event::Event MakeEvent(const std::string& id, int64_t received_at_us, int sku = 0) {
-  event::Event e;
-  e.event_id = id;
-  e.type = "track";
-  e.event = "Product Viewed";
-  e.user_id = "user-" + std::to_string(sku % 7);
-  e.anonymous_id = "anon-" + id;
-  e.event_time_us = received_at_us - 1500;
-  e.sent_at_us = received_at_us - 700;
-  e.received_at_us = received_at_us;
-  e.properties =
-      R"({"sku":"sku-)" + std::to_string(sku) +
-      R"(","price":12.5,"currency":"EUR","tags":["new","sale"],"variant":{"color":"blue","size":42},)"
-      R"("token":")" +
-      Token(id) + R"("})";
-  e.context =
-      R"({"library":{"name":"analytics.js","version":"4.1.0"},"page":{"path":"/products/)" +
-      std::to_string(sku) +
-      R"(","url":"https://shop.example.com/products/1","title":"A product"},)"
-      R"("userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) )"
-      R"(Chrome/124.0 Safari/537.36","ip":"203.0.113.7","locale":"de-DE",)"
-      R"("campaign":{"name":"spring","source":"newsletter","medium":"email"},)"
-      R"("screen":{"width":1920,"height":1080,"density":2}})";
-  e.source = "web";
-  return e;
-}
 
 class DuckDbStoreTest : public ::testing::Test {
  protected:
@@ -136,17 +95,6 @@ class DuckDbStoreTest : public ::testing::Test {
     std::string dir = objects_ + "/events/dt=" + dt + "/hour=" + name.substr(9, 2);
     fs::create_directories(dir);
     return dir + "/events-" + name + "-disk.parquet";
-  }
-
-  static Batch EventsBatch(uint64_t end_offset, const std::string& prefix, int first, int count,
-                           int64_t start_us, int64_t step_us) {
-    Batch b;
-    b.end_offset = end_offset;
-    for (int i = first; i < first + count; ++i) {
-      b.events.push_back(
-          MakeEvent(prefix + std::to_string(i), start_us + (i - first) * step_us, i));
-    }
-    return b;
   }
 
   static std::vector<WindowInfo> WindowsOf(DuckDbStore& store) {
@@ -245,36 +193,6 @@ TEST_F(DuckDbStoreTest, EmptyStoreHasATypedEmptyView) {
   EXPECT_EQ(*store->CommittedOffset("disk"), 0u);
   EXPECT_EQ(*store->MaxReceivedAt(), 0);
   EXPECT_TRUE(WindowsOf(*store).empty());
-}
-
-TEST_F(DuckDbStoreTest, OffsetsWindowsAndMaxSurviveReopen) {
-  {
-    auto store = Open();
-    ASSERT_TRUE(store);
-    ASSERT_TRUE(store->CommitBatch(EventsBatch(10, "a", 0, 3, kW1, kSecond)).ok());
-    EXPECT_EQ(*store->CommittedOffset("disk"), 10u);
-    Batch b = EventsBatch(25, "b", 0, 2, kW2 + kSecond, kSecond);
-    ASSERT_TRUE(store->CommitBatch(b).ok());
-    Batch other;
-    other.shard = "redis-1";
-    other.end_offset = 7;
-    ASSERT_TRUE(store->CommitBatch(other).ok());
-    EXPECT_EQ(*store->CommittedOffset("disk"), 25u);
-    EXPECT_EQ(*store->CommittedOffset("redis-1"), 7u);
-    EXPECT_EQ(*store->CommittedOffset("nope"), 0u);
-    EXPECT_EQ(*store->MaxReceivedAt(), kW2 + 2 * kSecond);
-  }
-  auto store = Open();
-  ASSERT_TRUE(store);
-  EXPECT_EQ(*store->CommittedOffset("disk"), 25u);
-  EXPECT_EQ(*store->CommittedOffset("redis-1"), 7u);
-  EXPECT_EQ(*store->MaxReceivedAt(), kW2 + 2 * kSecond);
-  std::vector<WindowInfo> want = {{kW1, kW1 + kWindow, 3, false}, {kW2, kW2 + kWindow, 2, false}};
-  EXPECT_EQ(WindowsOf(*store), want);
-  EXPECT_EQ(Counts(*store), std::make_pair(int64_t{5}, int64_t{5}));
-  // And it keeps committing after the reopen.
-  ASSERT_TRUE(store->CommitBatch(EventsBatch(30, "c", 0, 1, kW2 + 3 * kSecond, 1)).ok());
-  EXPECT_EQ(WindowsOf(*store)[1].rows, 3u);
 }
 
 TEST_F(DuckDbStoreTest, AFailedCommitLeavesNothing) {
@@ -428,32 +346,6 @@ TEST_F(DuckDbStoreTest, WindowsCatalog) {
   EXPECT_EQ(DuckDbStore::WindowTableName(0), "events_w_19700101T0000Z");
 }
 
-TEST_F(DuckDbStoreTest, ChangedWindowLengthKeepsOldWindows) {
-  {
-    auto store = Open();
-    ASSERT_TRUE(store);
-    ASSERT_TRUE(store->CommitBatch(EventsBatch(1, "a", 0, 1, kW1 + kMinute, 1)).ok());
-  }
-  DuckDbStoreOptions o = Options();
-  o.window_us = 15 * kMinute;  // 12:00 is on a 15-minute boundary; the old window ends 12:10
-  auto store = Open(o);
-  ASSERT_TRUE(store);
-  Batch b;
-  b.end_offset = 2;
-  b.events = {MakeEvent("in-old", kW1 + 7 * kMinute), MakeEvent("cut", kW1 + 12 * kMinute),
-              MakeEvent("new", kW1 + 16 * kMinute)};
-  ASSERT_TRUE(store->CommitBatch(b).ok());
-  std::vector<WindowInfo> want = {{kW1, kW1 + 10 * kMinute, 2, false},
-                                  {kW1 + 10 * kMinute, kW1 + 15 * kMinute, 1, false},
-                                  {kW1 + 15 * kMinute, kW1 + 30 * kMinute, 1, false}};
-  EXPECT_EQ(WindowsOf(*store), want);
-  EXPECT_EQ(Counts(*store).first, 4);
-  o.window_us = 1500 * 1000;  // 1.5 s: windows are whole seconds
-  store.reset();
-  auto bad = DuckDbStore::Open(o);
-  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
-}
-
 TEST_F(DuckDbStoreTest, ViewCountsEveryEventOnceThroughTheLifecycle) {
   auto store = Open();
   ASSERT_TRUE(store);
@@ -553,56 +445,6 @@ TEST_F(DuckDbStoreTest, ViewCountsEveryEventOnceThroughTheLifecycle) {
   expect_counts(169, "W1 late rows after reopen");
 }
 
-TEST_F(DuckDbStoreTest, ExportWritesTheSchemaInReceivedAtOrder) {
-  auto store = Open();
-  ASSERT_TRUE(store);
-  Batch b;
-  b.end_offset = 1;
-  for (int i = 0; i < 5000; ++i) {  // received_at out of order
-    b.events.push_back(MakeEvent("e" + std::to_string(i), kW1 + ((i * 37) % 5000) * 1000, i));
-  }
-  b.events[3].sent_at_us.reset();
-  b.events[3].traits = R"({"a":[1,2,{"b":null}]})";
-  ASSERT_TRUE(store->CommitBatch(b).ok());
-  const std::string path = ParquetPath(kW1);
-  ParquetOptions po;
-  po.zstd_level = 3;
-  po.row_group_rows = 2048;  // DuckDB's row groups are whole vectors of 2048 rows
-  ASSERT_EQ(*store->ExportWindowToParquet(kW1, path, po), 5000u);
-  const std::string file = duck::QuoteLiteral(path) + ", hive_partitioning = false";
-  auto s = Query(*store, "SELECT name FROM parquet_schema(" + duck::QuoteLiteral(path) +
-                             ") WHERE name <> 'duckdb_schema'");
-  std::string cols;
-  for (uint64_t i = 0; i < s.rows(); ++i) cols += s.String(0, i) + ",";
-  EXPECT_EQ(cols,
-            "event_id,type,event,user_id,anonymous_id,event_time,sent_at,received_at,properties,"
-            "traits,context,source,");
-  auto d = Query(*store, "DESCRIBE SELECT * FROM read_parquet(" + file + ")");
-  std::string types;
-  for (uint64_t i = 0; i < d.rows(); ++i) types += d.String(1, i) + ",";
-  EXPECT_EQ(types,
-            "VARCHAR,VARCHAR,VARCHAR,VARCHAR,VARCHAR,TIMESTAMP WITH TIME ZONE,TIMESTAMP WITH TIME "
-            "ZONE,TIMESTAMP WITH TIME ZONE,JSON,JSON,JSON,VARCHAR,");
-  EXPECT_EQ(Scalar(*store,
-                   "SELECT count(*) FROM (SELECT received_at < lag(received_at) OVER () "
-                   "AS back FROM read_parquet(" +
-                       file + ")) WHERE back"),
-            0);
-  const std::string meta = "parquet_metadata(" + duck::QuoteLiteral(path) + ")";
-  EXPECT_EQ(Scalar(*store, "SELECT count(DISTINCT row_group_id) FROM " + meta), 3);
-  EXPECT_EQ(Text(*store, "SELECT string_agg(DISTINCT compression) FROM " + meta), "ZSTD");
-  // Exact values, NULLs and the JSON survive the round trip.
-  EXPECT_EQ(
-      Scalar(*store, "SELECT count(*) FROM (SELECT * FROM read_parquet(" + file +
-                         ") EXCEPT ALL SELECT * FROM " + DuckDbStore::WindowTableName(kW1) + ")"),
-      0);
-  EXPECT_EQ(Text(*store, "SELECT traits->'$.a'->>2 FROM read_parquet(" + file +
-                             ") WHERE event_id = 'e3' AND sent_at IS NULL"),
-            R"({"b":null})");
-  EXPECT_EQ(store->ExportWindowToParquet(kW2, path, {}).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(Text(*store, "SELECT in_order FROM sluice_windows"), "false");
-}
-
 // Windows whose commits came in received_at order are exported without a sort; the file is
 // in order either way.
 TEST_F(DuckDbStoreTest, InOrderWindowsExportInOrder) {
@@ -631,37 +473,6 @@ TEST_F(DuckDbStoreTest, InOrderWindowsExportInOrder) {
   store = Open();
   ASSERT_TRUE(store);
   EXPECT_EQ(Text(*store, "SELECT in_order FROM sluice_windows"), "false");
-}
-
-TEST_F(DuckDbStoreTest, ForEachEventIdSinceStreamsHotAndDroppedWindows) {
-  auto store = Open();
-  ASSERT_TRUE(store);
-  Batch a = EventsBatch(1, "a", 0, 100, kW1, 5 * kSecond);
-  Batch b = EventsBatch(1, "b", 0, 3000, kW2, 100'000);  // more than one chunk
-  Batch c = EventsBatch(1, "c", 0, 10, kW3, kSecond);
-  a.events.insert(a.events.end(), b.events.begin(), b.events.end());
-  a.events.insert(a.events.end(), c.events.begin(), c.events.end());
-  ASSERT_TRUE(store->CommitBatch(a).ok());
-  // W1 dropped (its rows only in Parquet), W2 exported but hot, W3 hot.
-  for (int64_t w : {kW1, kW2}) {
-    auto rows = store->ExportWindowToParquet(w, ParquetPath(w), {});
-    ASSERT_TRUE(rows.ok());
-    ASSERT_TRUE(store->MarkExported(w, *rows).ok());
-  }
-  ASSERT_TRUE(store->DropWindow(kW1).ok());
-
-  for (int64_t since :
-       {int64_t{0}, kW1 + 250 * kSecond, kW2 + 100 * kSecond, kW3 + 5 * kSecond, kW3 + kWindow}) {
-    std::multiset<std::string> got;
-    ASSERT_TRUE(
-        store->ForEachEventIdSince(since, [&](std::string_view id) { got.emplace(id); }).ok());
-    auto r = Query(*store, "SELECT event_id FROM events WHERE epoch_us(received_at) >= " +
-                               std::to_string(since));
-    std::multiset<std::string> want;
-    for (uint64_t i = 0; i < r.rows(); ++i) want.insert(r.String(0, i));
-    EXPECT_EQ(got, want) << "since " << since;
-    EXPECT_EQ(got.count("a50"), since <= kW1 + 250 * kSecond ? 1u : 0u);
-  }
 }
 
 TEST_F(DuckDbStoreTest, SandboxIsInForce) {
