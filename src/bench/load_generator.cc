@@ -447,6 +447,9 @@ Status CheckOptions(const BenchOptions& o) {
   if (o.event_bytes < 1 || o.event_bytes > kMaxEventBytes) {
     return bad("--event-bytes must be between 1 and " + std::to_string(kMaxEventBytes));
   }
+  if (o.templates * o.event_bytes > (size_t{1} << 30)) {
+    return bad("--templates x --event-bytes must be at most 1 GiB (the pool is held in memory)");
+  }
   if (!(o.drain_timeout_s >= 0) || !(o.connect_timeout_s > 0)) {
     return bad("drain and connect timeouts must be positive");
   }
@@ -526,7 +529,9 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   gen_options.run_id = report.run_id;
   gen_options.mix = track ? EventMix::kTrackOnly : EventMix::kWebShop;
   gen_options.template_count =
-      std::clamp<size_t>(kTemplatePoolBytes / options.event_bytes, 16, 1024);
+      options.templates > 0
+          ? options.templates
+          : std::clamp<size_t>(kTemplatePoolBytes / options.event_bytes, 16, 1024);
   gen_options.precompress = options.gzip;
   const EventGenerator generator(gen_options);
   plan.generator = &generator;

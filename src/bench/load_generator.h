@@ -50,6 +50,10 @@ struct BenchOptions {
   bool gzip = false;       // Content-Encoding: gzip bodies (spliced from precompressed blocks)
   std::string write_key;   // sent as the HTTP Basic user name when set
   size_t event_bytes = 2048;
+  // Distinct event templates (properties, context) the events are drawn from; more makes the
+  // data less repetitive (and compress less) at ~event_bytes of memory each. 0: automatic, up
+  // to 1024 within 64 MiB.
+  size_t templates = 0;
   uint64_t seed = 1;    // event contents depend only on this
   double warmup_s = 0;  // sent before the measurement, not counted
   // Freshness probes (bench/freshness_probe.h): one every probe_interval_s during the

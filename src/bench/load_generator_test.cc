@@ -512,6 +512,9 @@ TEST(LoadGeneratorTest, BadOptionsAreInvalidArguments) {
   o = {};
   o.url = "127.0.0.1:8080";
   EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = {};
+  o.templates = size_t{1} << 20;  // x 2048 bytes: 2 GiB of templates
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
 }
 
 TEST(LoadGeneratorTest, JsonAndTextReports) {

@@ -38,6 +38,7 @@ struct BenchFlags {
   bool gzip = false;
   std::string write_key;
   std::string event_bytes = "2048";
+  std::string templates = "0";
   std::string seed = "1";
   std::string format = "text";
   std::string out;
@@ -83,6 +84,8 @@ Result<bench::BenchOptions> ToOptions(const BenchFlags& f) {
   o.read_key = f.read_key;
   SLUICE_RETURN_IF_ERROR(
       ParseWhole<size_t>("--event-bytes", f.event_bytes, 1, size_t{1} << 20, &o.event_bytes));
+  SLUICE_RETURN_IF_ERROR(
+      ParseWhole<size_t>("--templates", f.templates, 0, size_t{1} << 20, &o.templates));
   SLUICE_RETURN_IF_ERROR(
       ParseWhole<uint64_t>("--seed", f.seed, 0, std::numeric_limits<uint64_t>::max(), &o.seed));
   o.gzip = f.gzip;
@@ -196,6 +199,9 @@ void SetupBench(CLI::App& app, int* exit_code) {
          "Read key for the probes' queries, sent as a Bearer token");
   option("--event-bytes", &flags->event_bytes, "SLUICE_BENCH_EVENT_BYTES", "BYTES",
          "Mean JSON size of one event");
+  option("--templates", &flags->templates, "SLUICE_BENCH_TEMPLATES", "N",
+         "Distinct event templates (0 = automatic, at most 1024: repetitive data; 100000: "
+         "closer to real data)");
   option("--seed", &flags->seed, "SLUICE_BENCH_SEED", "N", "Seed for the event contents");
   option("--format", &flags->format, "SLUICE_BENCH_FORMAT", "text|json", "Report format");
   option("--out", &flags->out, "SLUICE_BENCH_OUT", "FILE", "Also write the JSON report here");
