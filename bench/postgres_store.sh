@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # PostgresStore write path against the physical limit, in one run (issue 4), with its own
 # PostgreSQL 15 primary and streaming replica (scripts/pg.sh) in a temp dir on free ports:
-#   1. the payload columns as json, jsonb and text: binary COPY of the same ~2 KB events,
-#      one connection, EVENTS/BATCH transactions; events/s and table size;
+#   1. the payload columns as json, jsonb and text, with PostgreSQL's default toast_tuple_target
+#      and with 128 (compress every row's JSON): binary COPY of the same ~2 KB events, one
+#      connection, EVENTS/BATCH transactions; events/s and table size;
 #   2. `psql \copy … (FORMAT binary)` of the same rows into the store's own layout: the limit;
 #   3. PostgresStore::CommitBatch (rows, rollups, offsets, window counts in one transaction)
 #      from 1 and from 2 loader shards, each into a fresh database, then the export of the
@@ -52,18 +53,20 @@ checkpoint() { psql_primary -d postgres -c "CHECKPOINT"; }
 echo "== PostgreSQL $(psql_primary -d postgres -c 'SHOW server_version'), $events events, batches of $batch, $(nproc) cores (shared)"
 fresh_db layouts
 for type in json jsonb text; do
-  checkpoint
-  "$bin" layout "$(url "$port" layouts)" "$type" "$events" "$batch"
+  for target in 0 128; do  # 0: PostgreSQL's default toast_tuple_target (2032 bytes)
+    checkpoint
+    "$bin" layout "$(url "$port" layouts)" "$type" "$events" "$batch" "$target"
+  done
 done
 
-fresh_db limit
-"$bin" prepare "$(url "$port" limit)"
+fresh_db copy_limit
+"$bin" prepare "$(url "$port" copy_limit)"
 "$bin" dump "$tmp/events.copy" "$events" >/dev/null
 cat "$tmp/events.copy" >/dev/null  # in the page cache, as the store's rows are in memory
 checkpoint
 cols="event_id, type, event, user_id, anonymous_id, event_time, sent_at, received_at, properties, traits, context, source"
 t0=$(date +%s.%N)
-psql_primary -d limit -c "\\copy events ($cols) FROM '$tmp/events.copy' WITH (FORMAT binary)"
+psql_primary -d copy_limit -c "\\copy events ($cols) FROM '$tmp/events.copy' WITH (FORMAT binary)"
 t1=$(date +%s.%N)
 copy_rate=$(python3 -c "print(round($events / ($t1 - $t0)))")
 echo "psql \\copy (one COPY, the store's layout): $events events in $(python3 -c "print(round($t1 - $t0, 2))") s = $copy_rate events/s"

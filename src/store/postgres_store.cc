@@ -858,7 +858,14 @@ Result<pg::Connection*> PostgresStore::ReadConnection() {
   if (!read_conn_ || !read_conn_->Alive()) {
     read_conn_.reset();
     const std::string& url = options_.read_url.empty() ? options_.url : options_.read_url;
-    SLUICE_ASSIGN_OR_RETURN(read_conn_, pg::Connection::Open(url));
+    SLUICE_ASSIGN_OR_RETURN(auto conn, pg::Connection::Open(url));
+    // The export reads one window of a partition in received_at order. Without statistics
+    // (a fresh partition, before autovacuum's ANALYZE) the planner picks a bitmap scan and a
+    // sort, which for a full window (GBs) spills to disk; the received_at index already
+    // yields the order, over a heap written in nearly that order.
+    SLUICE_RETURN_IF_ERROR(
+        conn->Exec("SET enable_sort = off; SET enable_bitmapscan = off; SET enable_seqscan = off"));
+    read_conn_ = std::move(conn);
   }
   return read_conn_.get();
 }

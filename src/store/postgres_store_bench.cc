@@ -5,10 +5,11 @@
 //   postgres_store_bench commit URL READ_URL EVENTS BATCH SHARDS EXPORT_DIR
 //       PostgresStore::CommitBatch from SHARDS threads (one buffer shard each) into a fresh
 //       database, then exports the first window from READ_URL ("" = the primary) to EXPORT_DIR.
-//   postgres_store_bench layout URL TYPE EVENTS BATCH
+//   postgres_store_bench layout URL TYPE EVENTS BATCH [TOAST_TUPLE_TARGET]
 //       Binary COPY of the same rows, BATCH per transaction, one connection, into a table laid
-//       out as the store's `events` with properties/traits/context as TYPE (json|jsonb|text):
-//       the payload type comparison.
+//       out as the store's `events` with properties/traits/context as TYPE (json|jsonb|text)
+//       and the partition's toast_tuple_target (PostgreSQL's default: 2032 bytes, above which
+//       a row's values are compressed): the payload type comparison.
 //   postgres_store_bench dump FILE EVENTS
 //       Writes the same rows as a binary COPY file (for psql \copy: the physical limit).
 //   postgres_store_bench prepare URL
@@ -178,7 +179,8 @@ int Commit(const std::string& url, const std::string& read_url, size_t total, si
   return 0;
 }
 
-int Layout(const std::string& url, const std::string& type, size_t total, size_t batch_size) {
+int Layout(const std::string& url, const std::string& type, size_t total, size_t batch_size,
+           int toast_target) {
   if (type != "json" && type != "jsonb" && type != "text") {
     std::fprintf(stderr, "layout: TYPE must be json, jsonb or text, not %s\n", type.c_str());
     return 2;
@@ -186,7 +188,7 @@ int Layout(const std::string& url, const std::string& type, size_t total, size_t
   double mean_bytes = 0;
   const auto pool = store::bench_util::EventPool(20'000, &mean_bytes);
   auto conn = Connect(url);
-  const std::string t = "bench_" + type;
+  const std::string t = "bench_" + type + (toast_target > 0 ? "_" + std::to_string(toast_target) : "");
   const std::string p = " " + type + " COMPRESSION lz4";
   Check(conn->Exec("DROP TABLE IF EXISTS " + t + "; CREATE TABLE " + t +
                    " (event_id text, type text, event text, user_id text, anonymous_id text, "
@@ -194,7 +196,10 @@ int Layout(const std::string& url, const std::string& type, size_t total, size_t
                    "NULL, properties" + p + ", traits" + p + ", context" + p +
                    ", source text) PARTITION BY RANGE (received_at); CREATE INDEX ON " + t +
                    " (received_at); CREATE TABLE " + t + "_p PARTITION OF " + t +
-                   " FOR VALUES FROM ('2024-05-01T00:00:00Z') TO ('2024-05-02T00:00:00Z')"),
+                   " FOR VALUES FROM ('2024-05-01T00:00:00Z') TO ('2024-05-02T00:00:00Z')" +
+                   (toast_target > 0
+                        ? " WITH (toast_tuple_target = " + std::to_string(toast_target) + ")"
+                        : "")),
         "create");
   auto start = std::chrono::steady_clock::now();
   event::Event e;
@@ -215,9 +220,10 @@ int Layout(const std::string& url, const std::string& type, size_t total, size_t
   const double secs = Seconds(start);
   char sql[256];
   std::snprintf(sql, sizeof sql, kPartitionsBytes, t.c_str());
-  std::printf("layout %-5s: %zu events (%.0f B mean), binary COPY in batches of %zu: %.2f s = "
-              "%.0f events/s; table %.0f MB\n",
-              type.c_str(), total, mean_bytes, batch_size, secs, double(total) / secs,
+  std::printf("layout %-5s toast_tuple_target %4s: %zu events (%.0f B mean), binary COPY in "
+              "batches of %zu: %.2f s = %.0f events/s; table %.0f MB\n",
+              type.c_str(), toast_target > 0 ? std::to_string(toast_target).c_str() : "2032",
+              total, mean_bytes, batch_size, secs, double(total) / secs,
               double(Scalar(*conn, sql)) / 1e6);
   return 0;
 }
@@ -260,7 +266,7 @@ int Prepare(const std::string& url) {
 int Usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s commit URL READ_URL EVENTS BATCH SHARDS EXPORT_DIR\n"
-               "       %s layout URL json|jsonb|text EVENTS BATCH\n"
+               "       %s layout URL json|jsonb|text EVENTS BATCH [TOAST_TUPLE_TARGET]\n"
                "       %s dump FILE EVENTS\n"
                "       %s prepare URL\n",
                argv0, argv0, argv0, argv0);
@@ -277,8 +283,9 @@ int main(int argc, char** argv) {
       return Commit(argv[2], argv[3], std::stoul(argv[4]), std::stoul(argv[5]),
                     std::stoi(argv[6]), argv[7]);
     }
-    if (mode == "layout" && argc == 6) {
-      return Layout(argv[2], argv[3], std::stoul(argv[4]), std::stoul(argv[5]));
+    if (mode == "layout" && (argc == 6 || argc == 7)) {
+      return Layout(argv[2], argv[3], std::stoul(argv[4]), std::stoul(argv[5]),
+                    argc == 7 ? std::stoi(argv[6]) : 0);
     }
     if (mode == "dump" && argc == 4) return Dump(argv[2], std::stoul(argv[3]));
     if (mode == "prepare" && argc == 3) return Prepare(argv[2]);
