@@ -151,6 +151,44 @@ TEST(PipelineIntegration, SameBatchTwiceIsStoredOnceAndRejectsAreQueryable) {
   EXPECT_NE(q.rows[0][0].find("userId"), std::string::npos) << q.rows[0][0];
 }
 
+TEST(PipelineIntegration, TwoBufferShardsLoadEveryEventOnceEvenAfterGoingBackToOne) {
+  TempDir dir;
+  const std::string data = dir.path() + "/data";
+  {
+    // Buffer only: the records stay in the two shards.
+    auto proc = SluiceProcess::StartBufferOnly(data, {"--buffer-shards", "2"});
+    ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+    http::TestClient c((*proc)->address());
+    for (int i = 0; i < 20'000; i += 500) {
+      auto r = c.Post("/v1/batch", Batch("sh-", i, 500), kJson);
+      ASSERT_TRUE(r.ok() && r->status == 200);
+    }
+    auto ready = c.Get("/readyz");
+    ASSERT_TRUE(ready.ok());
+    // Requests alternate between the shards: 20 batches of 500 events in each.
+    EXPECT_NE(ready->body.find(R"("name":"disk","depth_events":10000)"), std::string::npos)
+        << ready->body;
+    EXPECT_NE(ready->body.find(R"("name":"disk-1","depth_events":10000)"), std::string::npos)
+        << ready->body;
+    ASSERT_EQ((*proc)->Terminate(), 0);
+  }
+  ASSERT_TRUE(fs::exists(data + "/buffer-1"));
+  // Back to one shard, loader on: the second shard's records are still loaded, once.
+  auto proc = SluiceProcess::Start(data, {"--buffer-shards", "1"});
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  http::TestClient c((*proc)->address());
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 20'000), 20'000);
+  EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), 20'000);
+  EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM sluice_offsets WHERE end_offset = 10000"), 2);
+  // New events go to the first shard only.
+  ASSERT_EQ(c.Post("/v1/batch", Batch("after-", 0, 10), kJson)->status, 200);
+  ASSERT_EQ(c.Post("/v1/batch", Batch("after-", 10, 10), kJson)->status, 200);
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 20'020), 20'020);
+  EXPECT_EQ(QueryInt(c, "SELECT end_offset FROM sluice_offsets WHERE shard = 'disk'"), 10'020);
+  EXPECT_NE((*proc)->Log().find("2 buffer shards on disk but --buffer-shards 1"),
+            std::string::npos);
+}
+
 TEST(PipelineIntegration, KillNineDuringLoadLeavesExactlyTheAcknowledgedEvents) {
   TempDir dir;
   std::string data = dir.path() + "/data";
