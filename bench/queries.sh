@@ -22,7 +22,7 @@
 # Neither side has an index. Run on a quiet machine: both servers share its cores.
 # Usage: bench/queries.sh [BUILD_DIR]   (targets: sluice duck_exec)
 #   env: EVENTS (10000000), FILL_RATE (12000; 0 = closed loop, as fast as the server takes them),
-#        REPEAT (5), EXPORT_INTERVAL (10m), PG_SHARED_BUFFERS (6GB), PG_WORK_MEM (256MB),
+#        REPEAT (5), TEMPLATES (100000), EXPORT_INTERVAL (10m), PG_SHARED_BUFFERS (6GB), PG_WORK_MEM (256MB),
 #        OUT (BUILD_DIR/bench-queries).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,6 +32,9 @@ duck_exec="$build/src/bench/duck_exec"
 events="${EVENTS:-10000000}"
 fill_rate="${FILL_RATE:-12000}"
 repeat="${REPEAT:-5}"
+# 100,000 distinct event templates: with the load generator's default 1,024, Parquet
+# dictionary-encodes the JSON columns and flatters DuckDB.
+templates="${TEMPLATES:-100000}"
 interval="${EXPORT_INTERVAL:-10m}"
 out="${OUT:-$build/bench-queries}"
 queries="$root/bench/queries"
@@ -57,7 +60,7 @@ sq() { "$sluice" query --data-dir "$data/d" --format csv "$1" | tail -n +2; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -sr);" \
   "commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src || echo '+changes')"
-echo "command: EVENTS=$events FILL_RATE=$fill_rate REPEAT=$repeat EXPORT_INTERVAL=$interval bench/queries.sh"
+echo "command: EVENTS=$events FILL_RATE=$fill_rate REPEAT=$repeat TEMPLATES=$templates EXPORT_INTERVAL=$interval bench/queries.sh"
 
 start_server --loader=false --log-level warn --export-interval "$interval"
 rate_args=()
@@ -74,7 +77,8 @@ echo "   waiting ${wait_s} s so that the fill ends halfway through a ${interval}
 sleep "$wait_s"
 phase "fill: $events events into the disk buffer at ${fill_rate} events/s (0 = closed loop)"
 "$sluice" bench --url "http://$addr" --endpoint batch --batch 100 --connections 16 \
-  --duration "$fill_s" "${rate_args[@]}" --format json --out "$out/fill.json" >/dev/null
+  --duration "$fill_s" "${rate_args[@]}" --templates "$templates" --format json \
+  --out "$out/fill.json" >/dev/null
 stop_server
 phase_end fill
 
