@@ -3,14 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
-#include <cctype>
 #include <future>
-#include <set>
 
 #include "common/json_writer.h"
-#include "common/metrics.h"
 #include "event/parser.h"
+#include "query/engine_common.h"
 #include "query/result_json.h"
 
 namespace sluice::query {
@@ -22,32 +19,6 @@ constexpr int64_t kMicrosPerMinute = 60'000'000;
 constexpr int64_t kMicrosPerHour = 60 * kMicrosPerMinute;
 constexpr int64_t kMicrosPerDay = 24 * kMicrosPerHour;
 constexpr int64_t kMaxStatsBuckets = 10'080;  // a week of minutes
-
-struct QueryMetrics {
-  static metrics::Counter& Outcome(QueryOutcome o) {
-    return metrics::Default().GetCounter("sluice_queries_total",
-                                         "SQL queries (POST /v1/query, sluice query) by outcome",
-                                         {{"outcome", std::string(OutcomeName(o))}});
-  }
-  metrics::Histogram& seconds = metrics::Default().GetHistogram(
-      "sluice_query_seconds", "Time to run a SQL query and render its result", {},
-      {0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300});
-  metrics::Gauge& running = metrics::Default().GetGauge(
-      "sluice_queries_running", "SQL queries and stats requests running now");
-  metrics::Gauge& queued = metrics::Default().GetGauge(
-      "sluice_queries_queued", "SQL queries and stats requests waiting for a query worker");
-  std::array<metrics::Counter*, 7> outcomes = {
-      &Outcome(QueryOutcome::kOk),          &Outcome(QueryOutcome::kInvalid),
-      &Outcome(QueryOutcome::kTimeout),     &Outcome(QueryOutcome::kTooManyRows),
-      &Outcome(QueryOutcome::kOutOfMemory), &Outcome(QueryOutcome::kBusy),
-      &Outcome(QueryOutcome::kError)};
-  void Count(QueryOutcome o) { outcomes[static_cast<size_t>(o)]->Inc(); }
-};
-
-QueryMetrics& Metrics() {
-  static QueryMetrics* m = new QueryMetrics();
-  return *m;
-}
 
 // ---- RAII for DuckDB's C handles ------------------------------------------------------------
 
@@ -75,43 +46,6 @@ struct Chunk {
 };
 
 // ---- statement checks ----------------------------------------------------------------------
-
-// The first keyword of `sql`, upper-cased, skipping blanks, comments and opening parentheses.
-std::string FirstKeyword(std::string_view sql) {
-  size_t i = 0;
-  while (i < sql.size()) {
-    char c = sql[i];
-    if (std::isspace(static_cast<unsigned char>(c)) || c == '(') {
-      ++i;
-    } else if (sql.substr(i, 2) == "--") {
-      size_t nl = sql.find('\n', i);
-      i = nl == std::string_view::npos ? sql.size() : nl + 1;
-    } else if (sql.substr(i, 2) == "/*") {
-      size_t end = sql.find("*/", i + 2);
-      i = end == std::string_view::npos ? sql.size() : end + 2;
-    } else {
-      break;
-    }
-  }
-  std::string word;
-  while (i < sql.size() && (std::isalpha(static_cast<unsigned char>(sql[i])) || sql[i] == '_')) {
-    word += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i])));
-    ++i;
-  }
-  return word;
-}
-
-// Keywords that start a statement other than a read. Used to name what was refused, and to
-// refuse such a statement even when DuckDB could not prepare it (COPY to a forbidden file).
-bool IsWriteOrAdminKeyword(const std::string& word) {
-  static const std::set<std::string> kWords = {
-      "INSERT",     "UPDATE", "DELETE",   "CREATE",     "DROP",    "ALTER",   "COPY",
-      "ATTACH",     "DETACH", "INSTALL",  "LOAD",       "FORCE",   "SET",     "RESET",
-      "CALL",       "EXPORT", "IMPORT",   "CHECKPOINT", "VACUUM",  "ANALYZE", "BEGIN",
-      "START",      "COMMIT", "END",      "ROLLBACK",   "ABORT",   "PREPARE", "EXECUTE",
-      "DEALLOCATE", "USE",    "TRUNCATE", "MERGE",      "COMMENT", "UPSERT"};
-  return kWords.count(word) != 0;
-}
 
 const char* StatementTypeName(duckdb_statement_type t) {
   switch (t) {
@@ -168,19 +102,11 @@ const char* StatementTypeName(duckdb_statement_type t) {
   }
 }
 
-Status NotReadOnly(const std::string& what) {
-  return Status::InvalidArgument("only a single read-only SELECT is allowed; got " + what);
-}
-
 std::string NameOfRefused(std::string_view sql, duckdb_statement_type type) {
   std::string word = FirstKeyword(sql);
   if (word == "FORCE") return "INSTALL";
   if (IsWriteOrAdminKeyword(word)) return word;
   return StatementTypeName(type);
-}
-
-QueryReply Reply(QueryOutcome outcome, Result<QueryResultJson> result) {
-  return {outcome, std::move(result)};
 }
 
 // Errors DuckDB reports with a type (execution).
@@ -224,24 +150,6 @@ QueryReply FromPrepareError(const char* message) {
   return Reply(QueryOutcome::kInvalid, Status::InvalidArgument(std::move(m)));
 }
 
-// "30 s", "300 ms".
-std::string LimitText(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
-  return std::to_string(d.count()) + " ms";
-}
-
-// "256 MiB", "10000 bytes".
-std::string BytesText(size_t n) {
-  if (n >= (size_t{1} << 20) && n % (size_t{1} << 20) == 0) {
-    return std::to_string(n >> 20) + " MiB";
-  }
-  return std::to_string(n) + " bytes";
-}
-
-double MillisSince(Steady::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
-}
-
 Result<int64_t> IntervalMicros(const std::string& interval) {
   if (interval == "1m") return kMicrosPerMinute;
   if (interval == "1h") return kMicrosPerHour;
@@ -251,156 +159,45 @@ Result<int64_t> IntervalMicros(const std::string& interval) {
 
 }  // namespace
 
-std::string_view OutcomeName(QueryOutcome outcome) {
-  switch (outcome) {
-    case QueryOutcome::kOk:
-      return "ok";
-    case QueryOutcome::kInvalid:
-      return "invalid";
-    case QueryOutcome::kTimeout:
-      return "timeout";
-    case QueryOutcome::kTooManyRows:
-      return "too_many_rows";
-    case QueryOutcome::kOutOfMemory:
-      return "out_of_memory";
-    case QueryOutcome::kBusy:
-      return "busy";
-    case QueryOutcome::kError:
-      return "error";
-  }
-  return "error";
-}
-
-int HttpStatusFor(QueryOutcome outcome) {
-  switch (outcome) {
-    case QueryOutcome::kOk:
-      return 200;
-    case QueryOutcome::kInvalid:
-      return 400;
-    case QueryOutcome::kTimeout:
-      return 504;
-    case QueryOutcome::kTooManyRows:
-    case QueryOutcome::kOutOfMemory:
-      return 413;
-    case QueryOutcome::kBusy:
-      return 503;
-    case QueryOutcome::kError:
-      return 500;
-  }
-  return 500;
-}
-
 QueryEngine::QueryEngine(QueryOptions options, std::shared_ptr<duck::Database> db, Clock* clock)
-    : options_(std::move(options)), db_(std::move(db)), clock_(clock) {
-  Metrics();  // register the metric families, so /metrics shows them from the start
-}
+    : options_(std::move(options)),
+      db_(std::move(db)),
+      clock_(clock),
+      pool_(options_.connections, options_.max_queued) {}
 
 QueryEngine::~QueryEngine() { Stop(); }
 
 Status QueryEngine::Start() {
-  std::lock_guard lock(mu_);
-  if (running_) return Status::OK();
-  SLUICE_CHECK(options_.connections > 0);
-  workers_.clear();
-  for (int i = 0; i < options_.connections; ++i) {
+  if (!workers_.empty()) return Status::OK();
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < pool_.workers(); ++i) {
     auto conn = duck::Connection::Open(db_);
-    if (!conn.ok()) {
-      workers_.clear();
-      return conn.status().WithContext("starting the query engine");
-    }
+    if (!conn.ok()) return conn.status().WithContext("starting the query engine");
     auto w = std::make_unique<Worker>();
     w->conn = std::move(conn).value();
-    workers_.push_back(std::move(w));
+    workers.push_back(std::move(w));
   }
+  workers_ = std::move(workers);
   watchdog_.Start();
   stopping_ = false;
-  running_ = true;
-  for (auto& w : workers_) {
-    Worker* worker = w.get();
-    w->thread = std::jthread([this, worker](std::stop_token stop) { RunWorker(*worker, stop); });
-  }
+  pool_.Start();
   return Status::OK();
 }
 
 void QueryEngine::Stop() {
-  std::deque<Task> abandoned;
-  {
-    std::lock_guard lock(mu_);
-    if (!running_) return;
-    running_ = false;
-    abandoned.swap(queue_);
-    for (auto& w : workers_) w->thread.request_stop();
-  }
-  Metrics().queued.Add(-static_cast<int64_t>(abandoned.size()));
-  stopping_ = true;
-  watchdog_.InterruptAll();
-  cv_.notify_all();
-  for (auto& w : workers_) w->thread.join();
+  if (workers_.empty()) return;
+  pool_.Stop([this] {
+    stopping_ = true;
+    watchdog_.InterruptAll();
+  });
   watchdog_.Stop();
-  for (auto& t : abandoned) t(nullptr);
   workers_.clear();
 }
 
-Status QueryEngine::Enqueue(Task task) {
-  {
-    std::lock_guard lock(mu_);
-    if (!running_) return Status::Unavailable("the query engine is not running");
-    if (queue_.size() >= static_cast<size_t>(std::max(0, options_.max_queued))) {
-      return Status::Unavailable(
-          "all " + std::to_string(options_.connections) + " query workers are busy and " +
-          std::to_string(options_.max_queued) + " queries are waiting; retry shortly");
-    }
-    queue_.push_back(std::move(task));
-  }
-  Metrics().queued.Add(1);
-  cv_.notify_one();
-  return Status::OK();
-}
-
-void QueryEngine::RunWorker(Worker& worker, std::stop_token stop) {
-  for (;;) {
-    Task task;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, stop, [&] { return !queue_.empty(); });
-      if (queue_.empty()) return;  // stop requested
-      task = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    auto& m = Metrics();
-    m.queued.Add(-1);
-    m.running.Add(1);
-    task(stop.stop_requested() ? nullptr : &worker);
-    m.running.Add(-1);
-  }
-}
-
 void QueryEngine::ExecuteAsync(std::string sql, QueryCallback done) {
-  auto shared_done = std::make_shared<QueryCallback>(std::move(done));
-  auto task = [this, sql = std::move(sql), shared_done](Worker* worker) {
-    auto& m = Metrics();
-    if (worker == nullptr) {
-      m.Count(QueryOutcome::kBusy);
-      return (*shared_done)(
-          Reply(QueryOutcome::kBusy, Status::Unavailable("the query engine is shutting down")));
-    }
-    auto t0 = Steady::now();
-    QueryReply reply = RunQuery(*worker, sql);
-    m.seconds.Observe(std::chrono::duration<double>(Steady::now() - t0).count());
-    m.Count(reply.outcome);
-    (*shared_done)(std::move(reply));
-  };
-  if (Status st = Enqueue(std::move(task)); !st.ok()) {
-    Metrics().Count(QueryOutcome::kBusy);
-    (*shared_done)(Reply(QueryOutcome::kBusy, std::move(st)));
-  }
-}
-
-Result<QueryResultJson> QueryEngine::Execute(const std::string& sql) {
-  std::promise<QueryReply> promise;
-  auto future = promise.get_future();
-  ExecuteAsync(sql, [&promise](QueryReply r) { promise.set_value(std::move(r)); });
-  return future.get().result;
+  pool_.SubmitQuery(
+      [this, sql = std::move(sql)](int worker) { return RunQuery(*workers_[worker], sql); },
+      std::move(done));
 }
 
 void QueryEngine::EndTransaction(Worker& worker) {
@@ -417,14 +214,8 @@ void QueryEngine::EndTransaction(Worker& worker) {
 
 QueryReply QueryEngine::RunQuery(Worker& worker, const std::string& sql) {
   const auto t0 = Steady::now();
-  if (sql.size() > options_.max_sql_bytes) {
-    return Reply(QueryOutcome::kInvalid,
-                 Status::InvalidArgument("the SQL is " + std::to_string(sql.size()) +
-                                         " bytes, more than the limit of " +
-                                         std::to_string(options_.max_sql_bytes) + " bytes"));
-  }
-  if (sql.find('\0') != std::string::npos) {
-    return Reply(QueryOutcome::kInvalid, Status::InvalidArgument("the SQL contains a NUL byte"));
+  if (Status st = CheckSqlText(sql, options_.max_sql_bytes); !st.ok()) {
+    return Reply(QueryOutcome::kInvalid, std::move(st));
   }
   // Layer 3: a read-only transaction around everything that follows.
   if (!worker.conn->Exec("BEGIN TRANSACTION READ ONLY").ok()) {
@@ -481,18 +272,10 @@ QueryReply QueryEngine::RunQuery(Worker& worker, const std::string& sql) {
       Chunk chunk{raw};
       idx_t size = duckdb_data_chunk_get_size(chunk.h);
       if (writer.rows() + size > options_.max_rows) {
-        return Reply(QueryOutcome::kTooManyRows,
-                     Status::InvalidArgument("the result has more than " +
-                                             std::to_string(options_.max_rows) +
-                                             " rows (--query-max-rows); add a LIMIT or "
-                                             "aggregate"));
+        return Reply(QueryOutcome::kTooManyRows, TooManyRows(options_.max_rows));
       }
       if (!writer.AppendChunk(chunk.h, options_.max_result_bytes)) {
-        return Reply(
-            QueryOutcome::kTooManyRows,
-            Status::InvalidArgument("the result is larger than the limit of " +
-                                    BytesText(options_.max_result_bytes) +
-                                    " of JSON; select fewer rows or columns, or aggregate"));
+        return Reply(QueryOutcome::kTooManyRows, TooManyBytes(options_.max_result_bytes));
       }
     }
     // A streaming result reports an error raised while fetching here.
@@ -509,15 +292,11 @@ QueryReply QueryEngine::RunQuery(Worker& worker, const std::string& sql) {
   const bool timed_out = watchdog_.Disarm(ticket);
   EndTransaction(worker);
   if (stopping_ && reply.outcome != QueryOutcome::kOk) {
-    return Reply(QueryOutcome::kBusy, Status::Unavailable("the query was interrupted because "
-                                                          "the query engine is shutting down"));
+    return Reply(QueryOutcome::kBusy, ShuttingDown());
   }
   if (timed_out && reply.outcome != QueryOutcome::kOk) {
     spdlog::info("query stopped after the {} limit: {:.200}", LimitText(options_.timeout), sql);
-    return Reply(
-        QueryOutcome::kTimeout,
-        Status::DeadlineExceeded("query ran longer than the " + LimitText(options_.timeout) +
-                                 " limit (--query-timeout) and was stopped"));
+    return Reply(QueryOutcome::kTimeout, TimedOut(options_.timeout));
   }
   return reply;
 }
@@ -526,13 +305,13 @@ QueryReply QueryEngine::RunQuery(Worker& worker, const std::string& sql) {
 
 void QueryEngine::StatsAsync(StatsRequest request, StatsCallback done) {
   auto shared_done = std::make_shared<StatsCallback>(std::move(done));
-  auto task = [this, request = std::move(request), shared_done](Worker* worker) {
-    if (worker == nullptr) {
+  auto task = [this, request = std::move(request), shared_done](int worker) {
+    if (worker == WorkerPool::kAbandoned) {
       return (*shared_done)(Status::Unavailable("the query engine is shutting down"));
     }
-    (*shared_done)(RunStats(*worker, request));
+    (*shared_done)(RunStats(*workers_[worker], request));
   };
-  if (Status st = Enqueue(std::move(task)); !st.ok()) (*shared_done)(std::move(st));
+  if (Status st = pool_.Enqueue(std::move(task)); !st.ok()) (*shared_done)(std::move(st));
 }
 
 Result<std::string> QueryEngine::Stats(const StatsRequest& request) {

@@ -37,23 +37,19 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <thread>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
 #include "duck/duck.h"
+#include "query/sql_engine.h"
 #include "query/watchdog.h"
+#include "query/worker_pool.h"
 
 namespace sluice::http {
 class Server;
@@ -61,43 +57,6 @@ class KeyStore;
 }  // namespace sluice::http
 
 namespace sluice::query {
-
-struct QueryOptions {
-  int connections = 2;  // concurrent queries (worker threads, one DuckDB connection each)
-  int max_queued = 8;   // queries waiting for a worker; beyond that: busy (HTTP 503)
-  std::chrono::milliseconds timeout{30'000};
-  uint64_t max_rows = 100'000;
-  size_t max_sql_bytes = 100'000;
-  // Cap on one result's JSON: DuckDB's memory limit does not cover the rendered text, and 100k
-  // rows of wide strings could otherwise take the server's memory.
-  size_t max_result_bytes = size_t{256} << 20;
-};
-
-// A query's result, rendered (query/result_json.h has the value rules):
-// {"columns":[…],"types":[…],"rows":[[…]],"row_count":N,"elapsed_ms":x}
-struct QueryResultJson {
-  std::string json;
-  uint64_t row_count = 0;
-  double elapsed_ms = 0;
-};
-
-// How a query ended; the label of sluice_queries_total{outcome=…} and the HTTP status.
-enum class QueryOutcome {
-  kOk,           // 200
-  kInvalid,      // 400: refused statement, SQL error, file outside the sandbox, SQL too long
-  kTimeout,      // 504: stopped by the watchdog
-  kTooManyRows,  // 413: more than max_rows rows or max_result_bytes of JSON
-  kOutOfMemory,  // 413: over the database memory limit
-  kBusy,         // 503 + Retry-After: every worker busy and the queue full, or stopping
-  kError,        // 500: the engine failed (I/O error, internal error)
-};
-std::string_view OutcomeName(QueryOutcome outcome);
-int HttpStatusFor(QueryOutcome outcome);
-
-struct QueryReply {
-  QueryOutcome outcome = QueryOutcome::kError;
-  Result<QueryResultJson> result = Status::Internal("query not run");
-};
 
 // GET /v1/stats: event counts over time from the rollup table events_1m.
 struct StatsRequest {
@@ -107,15 +66,14 @@ struct StatsRequest {
   std::optional<std::string> event;  // only this event name
 };
 
-class QueryEngine {
+class QueryEngine : public SqlEngine {
  public:
-  using QueryCallback = std::function<void(QueryReply)>;
   using StatsCallback = std::function<void(Result<std::string>)>;
 
   // `db` is shared with its owner (the hot store) and must already carry the sandbox.
   QueryEngine(QueryOptions options, std::shared_ptr<duck::Database> db,
               Clock* clock = SystemClock());
-  ~QueryEngine();
+  ~QueryEngine() override;
   QueryEngine(const QueryEngine&) = delete;
   QueryEngine& operator=(const QueryEngine&) = delete;
 
@@ -123,13 +81,10 @@ class QueryEngine {
   Status Start();
   void Stop();
 
-  // Runs `sql` on a worker and waits for it (so never call it from a callback of this
-  // engine). InvalidArgument for refused or wrong SQL and for too many rows or bytes,
-  // DeadlineExceeded when stopped by the watchdog, ResourceExhausted over the memory
+  // SqlEngine. Execute(): InvalidArgument for refused or wrong SQL and for too many rows or
+  // bytes, DeadlineExceeded when stopped by the watchdog, ResourceExhausted over the memory
   // limit, Unavailable when busy or stopped, IOError/Internal when the engine failed.
-  Result<QueryResultJson> Execute(const std::string& sql);
-  // The same, with the outcome, without blocking: `done` is called exactly once.
-  void ExecuteAsync(std::string sql, QueryCallback done);
+  void ExecuteAsync(std::string sql, QueryCallback done) override;
 
   // Counts per bucket and event over [from, to):
   // {"interval":"1m","from":"…Z","to":"…Z","series":[{"t":"…Z","event":"…","count":N},…],
@@ -141,22 +96,18 @@ class QueryEngine {
   void StatsAsync(StatsRequest request, StatsCallback done);
 
   // POST /v1/query and GET /v1/stats. `keys` (borrowed; may be null or empty = open) must
-  // outlive the server; this engine must outlive the server's Stop().
-  void RegisterRoutes(http::Server* server, const http::KeyStore* keys);
+  // outlive the server. "engine":"postgres" queries go to `postgres` (borrowed; null: refused
+  // as not configured). This engine and `postgres` must outlive the server's Stop().
+  void RegisterRoutes(http::Server* server, const http::KeyStore* keys,
+                      SqlEngine* postgres = nullptr);
 
   const QueryOptions& options() const { return options_; }
 
  private:
   struct Worker {
     std::unique_ptr<duck::Connection> conn;
-    std::jthread thread;
   };
-  // Runs on a worker; called with nullptr instead when the engine stops before running it.
-  using Task = std::function<void(Worker*)>;
 
-  // Enqueues `task`; Unavailable with a sentence when busy or not running.
-  Status Enqueue(Task task);
-  void RunWorker(Worker& worker, std::stop_token stop);
   QueryReply RunQuery(Worker& worker, const std::string& sql);
   Result<std::string> RunStats(Worker& worker, const StatsRequest& request);
   // Ends the worker's read-only transaction; replaces its connection if that fails.
@@ -166,14 +117,10 @@ class QueryEngine {
   const std::shared_ptr<duck::Database> db_;
   Clock* const clock_;
   Watchdog watchdog_;
-  std::vector<std::unique_ptr<Worker>> workers_;  // changed only by Start() and Stop()
+  WorkerPool pool_;
+  // One per pool worker, indexed by its number; changed only by Start() and Stop().
+  std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stopping_{false};  // Stop() has begun: interrupted queries are "shutting down"
-
-  std::mutex mu_;
-  std::condition_variable_any cv_;
-  // State below is protected by mu_.
-  std::deque<Task> queue_;
-  bool running_ = false;
 };
 
 }  // namespace sluice::query

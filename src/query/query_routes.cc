@@ -1,12 +1,14 @@
 // POST /v1/query and GET /v1/stats (DESIGN.md "HTTP").
 //
 //   200  the result
-//   400  body not JSON / no "sql" / unknown engine / refused or wrong SQL / bad stats params
+//   400  body not JSON / no "sql" / unknown engine, or "postgres" without --store-read /
+//        refused or wrong SQL / bad stats params
 //   401  a read key is required (keys configured) and none or an unknown one was sent
 //   403  a write key was sent: a write key cannot read
 //   413  more rows than --query-max-rows, or the query needed more than the memory limit
 //   500  the engine failed (I/O or internal error)
-//   503  every query worker busy and the queue full (Retry-After: 1), or shutting down
+//   503  every query worker busy and the queue full (Retry-After: 1), shutting down, or
+//        PostgreSQL unreachable for now (engine postgres)
 //   504  the query ran past --query-timeout and was stopped
 // Errors are {"success":false,"error":"…"} with a sentence saying what to change.
 #include <simdjson.h>
@@ -59,8 +61,14 @@ int StatusForStats(const Status& st) {
   }
 }
 
-// {"sql":"…","engine":"duckdb"} → the SQL, or a 400 message.
-Result<std::string> ParseQueryBody(const std::string& body) {
+struct QueryBody {
+  std::string sql;
+  bool postgres = false;  // "engine":"postgres"
+};
+
+// {"sql":"…","engine":"duckdb"|"postgres"} → the SQL and engine, or a 400 message.
+// `have_postgres`: whether an engine "postgres" is configured.
+Result<QueryBody> ParseQueryBody(const std::string& body, bool have_postgres) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (auto err = parser.parse(body).get(root); err) {
@@ -77,19 +85,19 @@ Result<std::string> ParseQueryBody(const std::string& body) {
       return Status::InvalidArgument("\"engine\" must be a string: \"duckdb\"");
     }
   }
-  if (engine == "postgres") {
+  if (engine == "postgres" && !have_postgres) {
     return Status::InvalidArgument(
         "engine \"postgres\" needs --store postgres://… (not configured)");
   }
-  if (engine != "duckdb") {
-    return Status::InvalidArgument("unknown engine \"" + std::string(engine) +
-                                   "\"; use \"duckdb\"");
+  if (engine != "duckdb" && engine != "postgres") {
+    return Status::InvalidArgument("unknown engine \"" + std::string(engine) + "\"; use " +
+                                   (have_postgres ? "\"duckdb\" or \"postgres\"" : "\"duckdb\""));
   }
   std::string_view sql;
   if (obj["sql"].get(sql) != simdjson::SUCCESS) {
     return Status::InvalidArgument("the body needs \"sql\", a string: {\"sql\":\"SELECT …\"}");
   }
-  return std::string(sql);
+  return QueryBody{std::string(sql), engine == "postgres"};
 }
 
 // An ISO-8601 time ("2024-05-01T12:00:00Z") or epoch seconds ("1714564800", "1714564800.5").
@@ -144,12 +152,15 @@ Result<StatsRequest> ParseStatsRequest(const http::Request& req) {
 
 }  // namespace
 
-void QueryEngine::RegisterRoutes(http::Server* server, const http::KeyStore* keys) {
-  server->Route("POST", "/v1/query", [this, keys](http::Request& req, http::Responder done) {
+void QueryEngine::RegisterRoutes(http::Server* server, const http::KeyStore* keys,
+                                 SqlEngine* postgres) {
+  server->Route("POST", "/v1/query", [this, keys, postgres](http::Request& req,
+                                                            http::Responder done) {
     if (auto denied = CheckReadKey(keys, req)) return done(std::move(*denied));
-    Result<std::string> sql = ParseQueryBody(req.body);
-    if (!sql.ok()) return done(ErrorResponse(400, sql.status()));
-    ExecuteAsync(std::move(sql).value(), [done = std::move(done)](QueryReply reply) {
+    Result<QueryBody> body = ParseQueryBody(req.body, postgres != nullptr);
+    if (!body.ok()) return done(ErrorResponse(400, body.status()));
+    SqlEngine* engine = body->postgres ? postgres : this;
+    engine->ExecuteAsync(std::move(body->sql), [done = std::move(done)](QueryReply reply) {
       if (reply.result.ok()) return done(http::Response::Json(200, std::move(reply.result->json)));
       done(ErrorResponse(HttpStatusFor(reply.outcome), reply.result.status()));
     });

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <mutex>
+
 #include "common/metrics.h"
 #include "http/auth.h"
 #include "http/server.h"
@@ -30,7 +32,8 @@ std::string ErrorOf(const std::string& body) {
 class QueryRoutesTest : public ::testing::Test {
  protected:
   void Start(std::vector<std::string> read_keys, std::vector<std::string> write_keys,
-             std::chrono::milliseconds timeout = std::chrono::milliseconds(300)) {
+             std::chrono::milliseconds timeout = std::chrono::milliseconds(300),
+             SqlEngine* postgres = nullptr) {
     db_ = testing::MakeTestDb();
     for (const auto& k : read_keys) ASSERT_TRUE(keys_.Add(k, http::Role::kRead).ok());
     for (const auto& k : write_keys) ASSERT_TRUE(keys_.Add(k, http::Role::kWrite).ok());
@@ -43,7 +46,7 @@ class QueryRoutesTest : public ::testing::Test {
     so.listen = "127.0.0.1:0";
     so.threads = 1;  // one I/O thread: a slow query must not hold it
     server_ = std::make_unique<http::Server>(so);
-    engine_->RegisterRoutes(server_.get(), &keys_);
+    engine_->RegisterRoutes(server_.get(), &keys_, postgres);
     ASSERT_TRUE(server_->Start().ok());
     client_ = std::make_unique<http::TestClient>(server_->LocalAddress());
   }
@@ -178,6 +181,83 @@ TEST_F(QueryRoutesTest, Stats) {
   EXPECT_EQ(r.status, 401);
   r = Get("/v1/stats", {{"Authorization", "Bearer write-secret-1"}});
   EXPECT_EQ(r.status, 403);
+}
+
+// Stands in for PostgresQueryEngine (postgres_query_test.cc runs the real one): records the SQL
+// it is given and answers with `reply`.
+class ScriptedEngine : public SqlEngine {
+ public:
+  void ExecuteAsync(std::string sql, QueryCallback done) override {
+    {
+      std::lock_guard lock(mu_);
+      asked_.push_back(std::move(sql));
+    }
+    done(reply);
+  }
+  std::vector<std::string> asked() {
+    std::lock_guard lock(mu_);
+    return asked_;
+  }
+  QueryReply reply;
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> asked_;
+};
+
+TEST_F(QueryRoutesTest, EnginePostgresGoesToThePostgresEngine) {
+  ScriptedEngine pg;
+  const std::string doc =
+      R"j({"columns":["x"],"types":["INTEGER"],"rows":[[7]],"row_count":1,"elapsed_ms":0.5})j";
+  pg.reply = {QueryOutcome::kOk, QueryResultJson{doc, 1, 0.5}};
+  Start({"analyst:read-secret-1"}, {"web:write-secret-1"}, std::chrono::milliseconds(300), &pg);
+
+  auto r = Query(R"j({"sql":"SELECT 7 AS x","engine":"postgres"})j", kRead);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, doc);
+  EXPECT_EQ(pg.asked(), std::vector<std::string>{"SELECT 7 AS x"});
+  // Without "engine", or with "duckdb", DuckDB answers.
+  r = Query(R"j({"sql":"SELECT 8 AS x"})j", kRead);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"rows\":[[8]]"), std::string::npos) << r.body;
+  r = Query(R"j({"sql":"SELECT 9 AS x","engine":"duckdb"})j", kRead);
+  EXPECT_NE(r.body.find("\"rows\":[[9]]"), std::string::npos) << r.body;
+  EXPECT_EQ(pg.asked().size(), 1u);
+
+  // The same outcome → status mapping as DuckDB's, with the engine's sentence.
+  struct Case {
+    QueryOutcome outcome;
+    int status;
+  };
+  for (Case c : {Case{QueryOutcome::kInvalid, 400}, Case{QueryOutcome::kTimeout, 504},
+                 Case{QueryOutcome::kTooManyRows, 413}, Case{QueryOutcome::kOutOfMemory, 413},
+                 Case{QueryOutcome::kBusy, 503}, Case{QueryOutcome::kError, 500}}) {
+    pg.reply = {c.outcome, Status::Internal("sentence for " + std::string(OutcomeName(c.outcome)))};
+    r = Query(R"j({"sql":"SELECT 1","engine":"postgres"})j", kRead);
+    EXPECT_EQ(r.status, c.status) << OutcomeName(c.outcome);
+    EXPECT_EQ(ErrorOf(r.body), "sentence for " + std::string(OutcomeName(c.outcome)));
+    EXPECT_EQ(r.Header("retry-after"), c.status == 503 ? "1" : "");
+  }
+
+  // Keys guard it like DuckDB: the engine is not even asked.
+  const size_t asked = pg.asked().size();
+  r = Query(R"j({"sql":"SELECT 1","engine":"postgres"})j", {});
+  EXPECT_EQ(r.status, 401);
+  r = Query(R"j({"sql":"SELECT 1","engine":"postgres"})j",
+            {{"Authorization", "Bearer write-secret-1"}});
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(pg.asked().size(), asked);
+
+  r = Query(R"j({"sql":"SELECT 1","engine":"oracle"})j", kRead);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(ErrorOf(r.body), "unknown engine \"oracle\"; use \"duckdb\" or \"postgres\"");
+}
+
+TEST_F(QueryRoutesTest, UnknownEngineNamesOnlyTheConfiguredOnes) {
+  Start({}, {});
+  auto r = Query(R"j({"sql":"SELECT 1","engine":"oracle"})j", {});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(ErrorOf(r.body), "unknown engine \"oracle\"; use \"duckdb\"");
 }
 
 }  // namespace

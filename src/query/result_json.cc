@@ -447,6 +447,73 @@ bool IsValidRow(uint64_t* validity, uint64_t row) {
 
 }  // namespace
 
+// ---- single values, shared with the PostgreSQL engine --------------------------------------
+
+void AppendJsonInteger(int64_t v, std::string* out) { AppendInteger(v, out); }
+void AppendJsonDouble(double v, std::string* out) { AppendFloating(v, out); }
+void AppendJsonFloat(float v, std::string* out) { AppendFloating(v, out); }
+void AppendJsonTimestamp(int64_t micros, bool utc, std::string* out) {
+  AppendTimestamp(micros, 6, utc, out);
+}
+void AppendJsonDate(int32_t days, std::string* out) { AppendDate(days, out); }
+
+void AppendJsonTime(int64_t micros, std::string* out) {
+  out->push_back('"');
+  AppendClock(micros / 1'000'000, micros % 1'000'000, 6, out);
+  out->push_back('"');
+}
+
+void AppendJsonTimeTz(int64_t micros, int32_t offset_seconds, std::string* out) {
+  out->push_back('"');
+  AppendClock(micros / 1'000'000, micros % 1'000'000, 6, out);
+  int32_t off = offset_seconds;
+  out->push_back(off < 0 ? '-' : '+');
+  off = off < 0 ? -off : off;
+  AppendPadded(off / 3600, 2, out);
+  out->push_back(':');
+  AppendPadded(off / 60 % 60, 2, out);
+  if (off % 60 != 0) {
+    out->push_back(':');
+    AppendPadded(off % 60, 2, out);
+  }
+  out->push_back('"');
+}
+
+void AppendJsonInterval(int32_t months, int32_t days, int64_t micros, std::string* out) {
+  std::string text;
+  AppendIntervalText(duckdb_interval{months, days, micros}, &text);
+  AppendTextAsString(text, out);
+}
+
+void AppendJsonBlob(std::string_view bytes, std::string* out) {
+  std::string text;
+  AppendBlobText(bytes, &text);
+  AppendTextAsString(text, out);
+}
+
+void AppendResultHead(const std::vector<std::string>& columns,
+                      const std::vector<std::string>& types, std::string* out) {
+  out->append("{\"columns\":[");
+  for (size_t c = 0; c < columns.size(); ++c) {
+    if (c) out->push_back(',');
+    AppendJsonString(out, columns[c]);
+  }
+  out->append("],\"types\":[");
+  for (size_t c = 0; c < types.size(); ++c) {
+    if (c) out->push_back(',');
+    AppendJsonString(out, types[c]);
+  }
+  out->append("],\"rows\":[");
+}
+
+void AppendResultTail(uint64_t rows, double elapsed_ms, std::string* out) {
+  out->append("],\"row_count\":");
+  AppendUnsignedText(rows, out);
+  out->append(",\"elapsed_ms\":");
+  AppendFloating(std::round(elapsed_ms * 1000) / 1000, out);
+  out->push_back('}');
+}
+
 // ---- types ---------------------------------------------------------------------------------
 
 ValueType DescribeType(duckdb_logical_type type) {
@@ -613,13 +680,8 @@ void AppendJsonValue(const ValueType& type, duckdb_vector vector, uint64_t row,
       return AppendTimestamp(Get<int64_t>(data, row), 9, false, out);
     case DUCKDB_TYPE_DATE:
       return AppendDate(Get<int32_t>(data, row), out);
-    case DUCKDB_TYPE_TIME: {
-      int64_t us = Get<int64_t>(data, row);
-      out->push_back('"');
-      AppendClock(us / 1'000'000, us % 1'000'000, 6, out);
-      out->push_back('"');
-      return;
-    }
+    case DUCKDB_TYPE_TIME:
+      return AppendJsonTime(Get<int64_t>(data, row), out);
     case DUCKDB_TYPE_TIME_NS: {
       int64_t ns = Get<int64_t>(data, row);
       out->push_back('"');
@@ -629,25 +691,12 @@ void AppendJsonValue(const ValueType& type, duckdb_vector vector, uint64_t row,
     }
     case DUCKDB_TYPE_TIME_TZ: {
       duckdb_time_tz_struct t = duckdb_from_time_tz(Get<duckdb_time_tz>(data, row));
-      out->push_back('"');
-      AppendClock(t.time.hour * 3600 + t.time.min * 60 + t.time.sec, t.time.micros, 6, out);
-      int32_t off = t.offset;
-      out->push_back(off < 0 ? '-' : '+');
-      off = off < 0 ? -off : off;
-      AppendPadded(off / 3600, 2, out);
-      out->push_back(':');
-      AppendPadded(off / 60 % 60, 2, out);
-      if (off % 60 != 0) {
-        out->push_back(':');
-        AppendPadded(off % 60, 2, out);
-      }
-      out->push_back('"');
-      return;
+      int64_t seconds = t.time.hour * 3600 + t.time.min * 60 + t.time.sec;
+      return AppendJsonTimeTz(seconds * 1'000'000 + t.time.micros, t.offset, out);
     }
     case DUCKDB_TYPE_INTERVAL: {
-      std::string text;
-      AppendIntervalText(Get<duckdb_interval>(data, row), &text);
-      return AppendTextAsString(text, out);
+      duckdb_interval iv = Get<duckdb_interval>(data, row);
+      return AppendJsonInterval(iv.months, iv.days, iv.micros, out);
     }
     case DUCKDB_TYPE_UUID: {
       out->push_back('"');
@@ -777,21 +826,16 @@ void AppendJsonValue(const ValueType& type, duckdb_vector vector, uint64_t row,
 
 ResultJsonWriter::ResultJsonWriter(duckdb_result* result) {
   idx_t n = duckdb_column_count(result);
-  out_.reserve(64 * 1024);
-  out_ += "{\"columns\":[";
+  std::vector<std::string> names, type_names;
   for (idx_t c = 0; c < n; ++c) {
-    if (c) out_ += ',';
     const char* name = duckdb_column_name(result, c);
-    AppendJsonString(&out_, name ? name : "");
-  }
-  out_ += "],\"types\":[";
-  for (idx_t c = 0; c < n; ++c) {
+    names.emplace_back(name ? name : "");
     TypeHandle t(duckdb_column_logical_type(result, c));
     types_.push_back(DescribeType(t.t));
-    if (c) out_ += ',';
-    AppendJsonString(&out_, types_.back().name);
+    type_names.push_back(types_.back().name);
   }
-  out_ += "],\"rows\":[";
+  out_.reserve(64 * 1024);
+  AppendResultHead(names, type_names, &out_);
 }
 
 bool ResultJsonWriter::AppendChunk(duckdb_data_chunk chunk, size_t max_bytes) {
@@ -813,11 +857,7 @@ bool ResultJsonWriter::AppendChunk(duckdb_data_chunk chunk, size_t max_bytes) {
 }
 
 std::string ResultJsonWriter::Finish(double elapsed_ms) {
-  out_ += "],\"row_count\":";
-  AppendUnsignedText(rows_, &out_);
-  out_ += ",\"elapsed_ms\":";
-  AppendFloating(std::round(elapsed_ms * 1000) / 1000, &out_);
-  out_ += '}';
+  AppendResultTail(rows_, elapsed_ms, &out_);
   return std::move(out_);
 }
 

@@ -74,6 +74,31 @@ class JsonValidator {
 void AppendJsonValue(const ValueType& type, duckdb_vector vector, uint64_t row,
                      JsonValidator* validator, std::string* out);
 
+// ---- Single values, shared with the PostgreSQL engine (query/postgres_result.h) -------------
+// Each appends one JSON value under the rules above.
+
+// A number when a double holds it exactly, else a string of its digits.
+void AppendJsonInteger(int64_t v, std::string* out);
+// The shortest text that round-trips; "NaN", "Infinity", "-Infinity" as strings.
+void AppendJsonDouble(double v, std::string* out);
+void AppendJsonFloat(float v, std::string* out);
+// `micros` since 1970-01-01 00:00 UTC: "2024-05-01T12:00:00.123456Z" (`utc`) or without "Z".
+void AppendJsonTimestamp(int64_t micros, bool utc, std::string* out);
+// `days` since 1970-01-01: "2024-05-01".
+void AppendJsonDate(int32_t days, std::string* out);
+// `micros` since midnight: "12:00:00.000000"; with an offset east of UTC: "…+02:00".
+void AppendJsonTime(int64_t micros, std::string* out);
+void AppendJsonTimeTz(int64_t micros, int32_t offset_seconds, std::string* out);
+// "1 year 2 months 3 days 04:05:06.5"
+void AppendJsonInterval(int32_t months, int32_t days, int64_t micros, std::string* out);
+// Printable ASCII as is, other bytes as \xHH.
+void AppendJsonBlob(std::string_view bytes, std::string* out);
+// The document around the rows: `{"columns":[…],"types":[…],"rows":[` and
+// `],"row_count":N,"elapsed_ms":x}` (elapsed rounded to microseconds).
+void AppendResultHead(const std::vector<std::string>& columns,
+                      const std::vector<std::string>& types, std::string* out);
+void AppendResultTail(uint64_t rows, double elapsed_ms, std::string* out);
+
 class ResultJsonWriter {
  public:
   // Reads the column names and types of `result` (borrowed; must outlive the writer) and
