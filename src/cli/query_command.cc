@@ -1,4 +1,5 @@
-// `sluice query [--server URL | --data-dir DIR] [--format table|csv|json] [--read-key KEY] SQL`
+// `sluice query [--server URL [--engine duckdb|postgres] | --data-dir DIR]
+//               [--format table|csv|json] [--read-key KEY] SQL`
 // Flags and environment variables → query/ (query_client.h over HTTP, local_query.h on a data
 // dir), then query/result_format.h prints the result. SQL "-" is read from stdin.
 // Exit codes: 0 ok, 1 the query was refused or failed, 2 bad flags.
@@ -26,6 +27,7 @@ struct QueryFlags {
   std::string data_dir = "./sluice-data";
   std::string object_store;  // file://DIR; default file://DATA_DIR/objects
   std::string format = "table";
+  std::string engine = "duckdb";
   std::string read_key;
   std::string query_timeout = "30s";
   uint64_t query_max_rows = 100'000;
@@ -48,6 +50,11 @@ int Run(const QueryFlags& f, bool server_mode) {
                        f.query_timeout + "')");
   }
   if (f.query_max_rows == 0) return Fail(2, "--query-max-rows must be at least 1");
+  if (!server_mode && f.engine != "duckdb") {
+    return Fail(2, "--engine " + f.engine +
+                       " needs --server URL: it runs on the server's PostgreSQL (--store-read); "
+                       "--data-dir queries only the local DuckDB hot store and Parquet history");
+  }
   std::string sql = f.sql;
   if (sql == "-") {
     sql.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
@@ -62,6 +69,7 @@ int Run(const QueryFlags& f, bool server_mode) {
     q.server = f.server;
     q.sql = std::move(sql);
     q.read_key = f.read_key;
+    q.engine = f.engine;
     // The server enforces its own --query-timeout; wait a little longer than ours for it.
     q.timeout = *timeout + std::chrono::seconds(30);
     auto r = query::PostQuery(q);
@@ -130,6 +138,12 @@ void SetupQuery(CLI::App& app, int* exit_code) {
                   "With --data-dir: the exported history, file://DIR (default "
                   "file://DATA_DIR/objects)")
       ->envname("SLUICE_OBJECT_STORE");
+  cmd->add_option("--engine", f->engine,
+                  "With --server: duckdb (Parquet history and hot rows) or postgres (the "
+                  "server's PostgreSQL hot store, on its --store-read replica)")
+      ->check(CLI::IsMember({"duckdb", "postgres"}))
+      ->envname("SLUICE_QUERY_ENGINE")
+      ->capture_default_str();
   cmd->add_option("--format", f->format, "Output: table, csv or json (the API's JSON)")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();

@@ -75,7 +75,9 @@ Result<std::string> PostQuery(const ServerQuery& query) {
   std::string body;
   body += "{\"sql\":";
   AppendJsonString(&body, query.sql);
-  body += ",\"engine\":\"duckdb\"}";
+  body += ",\"engine\":";
+  AppendJsonString(&body, query.engine);
+  body += '}';
 
   net::io_context ioc;
   beast::tcp_stream stream(ioc);

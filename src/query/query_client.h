@@ -14,6 +14,7 @@ namespace sluice::query {
 struct ServerQuery {
   std::string server;  // "http://127.0.0.1:8080" (a path prefix is kept) or "127.0.0.1:8080"
   std::string sql;
+  std::string engine = "duckdb";               // "duckdb" or "postgres" (the server's replica)
   std::string read_key;                        // sent as Authorization: Bearer; empty = none
   std::chrono::milliseconds timeout{120'000};  // connect + answer
 };
