@@ -8,10 +8,12 @@
 #   3. PostgresStore::CommitBatch (rows, rollups, offsets, window counts in one transaction)
 #      from 1 and from 2 loader shards, each into a fresh database, then the export of the
 #      window from the replica.
-# The primary runs with PostgreSQL's defaults plus max_wal_size=4GB (fewer checkpoints during a
-# run of a few GB) and fsync on. The machine is shared: run it when it is quiet, and read the
-# numbers as of that run.
-# Usage: bench/postgres_store.sh [BUILD_DIR]   env: EVENTS (default 400000), BATCH (20000)
+# Every measurement is repeated ROUNDS times, interleaved, each in a fresh database, and the
+# medians are printed at the end. The primary runs with PostgreSQL's defaults plus
+# max_wal_size=4GB (fewer checkpoints during a run of a few GB) and fsync on. The machine is
+# shared: read the numbers as of that run.
+# Usage: bench/postgres_store.sh [BUILD_DIR]
+#   env: EVENTS (default 400000), BATCH (20000), ROUNDS (3)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
@@ -50,33 +52,65 @@ fresh_db() {
 }
 checkpoint() { psql_primary -d postgres -c "CHECKPOINT"; }
 
-echo "== PostgreSQL $(psql_primary -d postgres -c 'SHOW server_version'), $events events, batches of $batch, $(nproc) cores (shared)"
-fresh_db layouts
-for type in json jsonb text; do
-  for target in 0 128; do  # 0: PostgreSQL's default toast_tuple_target (2032 bytes)
+rounds="${ROUNDS:-3}"
+echo "== PostgreSQL $(psql_primary -d postgres -c 'SHOW server_version'), $events events, batches of $batch, $rounds rounds, $(nproc) cores (shared)"
+"$bin" dump "$tmp/events.copy" "$events" >/dev/null
+cols="event_id, type, event, user_id, anonymous_id, event_time, sent_at, received_at, properties, traits, context, source"
+results="$tmp/results"
+: >"$results"
+rate_of() { sed -n 's/.* = \([0-9]*\) events\/s.*/\1/p' <<<"$1" | head -1; }
+# Each measurement gets a fresh database, dropped right after it, so that no autovacuum of an
+# earlier one runs beside the next. Rounds interleave the variants: the machine's other load
+# varies over minutes, and the medians compare like with like.
+for round in $(seq "$rounds"); do
+  echo "-- round $round"
+  targets="0"
+  if [[ $round == 1 ]]; then targets="0 128"; fi  # 0: PostgreSQL's default toast_tuple_target
+  for type in json jsonb text; do
+    for target in $targets; do
+      fresh_db layouts
+      checkpoint
+      line="$("$bin" layout "$(url "$port" layouts)" "$type" "$events" "$batch" "$target")"
+      echo "$line"
+      echo "layout-$type-$target $(rate_of "$line")" >>"$results"
+      psql_primary -d postgres -c "DROP DATABASE layouts WITH (FORCE)"
+    done
+  done
+
+  fresh_db copy_limit
+  "$bin" prepare "$(url "$port" copy_limit)" 2>/dev/null
+  cat "$tmp/events.copy" >/dev/null  # in the page cache, as the store's rows are in memory
+  checkpoint
+  t0=$(date +%s.%N)
+  psql_primary -d copy_limit -c "\\copy events ($cols) FROM '$tmp/events.copy' WITH (FORMAT binary)"
+  t1=$(date +%s.%N)
+  copy_rate=$(python3 -c "print(round($events / ($t1 - $t0)))")
+  echo "psql \\copy (one COPY, the store's layout): $events events in $(python3 -c "print(round($t1 - $t0, 2))") s = $copy_rate events/s"
+  echo "copy $copy_rate" >>"$results"
+  psql_primary -d postgres -c "DROP DATABASE copy_limit WITH (FORCE)"
+
+  for shards in 1 2; do
+    fresh_db "store_$shards"
     checkpoint
-    "$bin" layout "$(url "$port" layouts)" "$type" "$events" "$batch" "$target"
+    out="$("$bin" commit "$(url "$port" "store_$shards")" "$(url "$replica_port" "store_$shards")" \
+      "$events" "$batch" "$shards" "$tmp/export-$shards" 2>/dev/null)"
+    echo "$out"
+    rate=$(rate_of "$out")
+    echo "store-$shards $rate" >>"$results"
+    echo "store-$shards-ratio $(python3 -c "print(round($rate / $copy_rate, 2))")" >>"$results"
+    echo "export-$shards $(sed -n 's/.* = \([0-9]*\) rows\/s.*/\1/p' <<<"$out")" >>"$results"
+    echo "   ratio to this round's psql \\copy: $(python3 -c "print(round($rate / $copy_rate, 2))")"
+    psql_primary -d postgres -c "DROP DATABASE store_$shards WITH (FORCE)"
   done
 done
 
-fresh_db copy_limit
-"$bin" prepare "$(url "$port" copy_limit)"
-"$bin" dump "$tmp/events.copy" "$events" >/dev/null
-cat "$tmp/events.copy" >/dev/null  # in the page cache, as the store's rows are in memory
-checkpoint
-cols="event_id, type, event, user_id, anonymous_id, event_time, sent_at, received_at, properties, traits, context, source"
-t0=$(date +%s.%N)
-psql_primary -d copy_limit -c "\\copy events ($cols) FROM '$tmp/events.copy' WITH (FORMAT binary)"
-t1=$(date +%s.%N)
-copy_rate=$(python3 -c "print(round($events / ($t1 - $t0)))")
-echo "psql \\copy (one COPY, the store's layout): $events events in $(python3 -c "print(round($t1 - $t0, 2))") s = $copy_rate events/s"
-
-for shards in 1 2; do
-  fresh_db "store_$shards"
-  checkpoint
-  line="$("$bin" commit "$(url "$port" "store_$shards")" "$(url "$replica_port" "store_$shards")" \
-    "$events" "$batch" "$shards" "$tmp/export-$shards")"
-  echo "$line"
-  rate=$(sed -n 's/.* = \([0-9]*\) events\/s.*/\1/p' <<<"$line" | head -1)
-  echo "   ratio to psql \\copy: $(python3 -c "print(round($rate / $copy_rate, 2))")"
-done
+echo "== medians over $rounds rounds (events/s; export rows/s; ratios to the same round's \\copy)"
+python3 - "$results" <<'PY'
+import statistics, sys
+values = {}
+for line in open(sys.argv[1]):
+    key, value = line.split()
+    values.setdefault(key, []).append(float(value))
+for key, vs in values.items():
+    print(f"{key:22} {statistics.median(vs):>10.2f}   ({', '.join(f'{v:g}' for v in vs)})")
+PY
