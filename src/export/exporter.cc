@@ -258,6 +258,7 @@ Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out
   spdlog::info("exporter: window {} exported: {} rows, {} bytes in {:.2f} s to {}/{}",
                FormatIsoUtc(window.start_us), out->rows, out->bytes, out->seconds,
                objects_->Url(), key);
+  if (options_.on_exported) options_.on_exported(*out);
   return Status::OK();
 }
 

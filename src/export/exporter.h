@@ -56,6 +56,8 @@
 
 namespace sluice::exporter {
 
+struct WindowExport;
+
 struct ExporterOptions {
   // The export interval. The hot store's windows are authoritative for the bounds of each
   // export; this must be a whole number of minutes (file names show minutes) and sets the
@@ -75,6 +77,9 @@ struct ExporterOptions {
   std::string tmp_dir;
   // How often the background loop runs a pass; 0 means min(window_us, 10 s).
   int64_t poll_us = 0;
+  // Called on the exporter's thread after a window is in the manifest and marked exported
+  // (e.g. to refresh a query view over the Parquet history). Must not call the exporter.
+  std::function<void(const WindowExport&)> on_exported;
 };
 
 // OK, or InvalidArgument naming the bad option.

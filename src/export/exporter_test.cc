@@ -349,6 +349,22 @@ TEST_F(ExporterTest, SizeMismatchAfterUploadWritesNoManifest) {
   EXPECT_TRUE(TmpFiles().empty());
 }
 
+TEST_F(ExporterTest, OnExportedRunsAfterTheMarkOnlyForExportedWindows) {
+  store_.AddWindow(kT0, 7);
+  watermark_ = kT0 + kWindow + kGrace;
+  std::vector<std::pair<int64_t, bool>> seen;  // start, marked exported when called
+  options_.on_exported = [&](const WindowExport& w) {
+    seen.emplace_back(w.start_us, store_.Window(w.start_us)->exported);
+  };
+  auto exporter = MakeExporter();
+  faulty_->fail_put_bytes = true;
+  ASSERT_TRUE(exporter->RunOnce().ok());
+  EXPECT_TRUE(seen.empty());  // failed: not called
+  faulty_->fail_put_bytes = false;
+  RunOk(*exporter);
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, bool>>{{kT0, true}}));
+}
+
 TEST_F(ExporterTest, ManifestFailureMeansNoMarkExported) {
   store_.AddWindow(kT0, 7);
   watermark_ = kT0 + kWindow + kGrace;

@@ -265,14 +265,7 @@ Status DuckDbStore::Init() {
   }
 
   // The view follows the catalog and the files there are now.
-  SLUICE_RETURN_IF_ERROR(conn_->Exec("BEGIN TRANSACTION"));
-  auto view = ReplaceView(windows_);
-  Status st = view.ok() ? conn_->Exec("COMMIT") : view.status();
-  if (!st.ok()) {
-    (void)conn_->Exec("ROLLBACK");
-    return st;
-  }
-  view_sql_ = std::move(view).value();
+  SLUICE_RETURN_IF_ERROR(RefreshViewLocked());
 
   std::lock_guard export_lock(export_mu_);
   SLUICE_ASSIGN_OR_RETURN(export_conn_, duck::Connection::Open(db_));
@@ -629,6 +622,23 @@ Result<std::string> DuckDbStore::ReplaceView(const WindowMap& windows) {
   std::string sql = BuildViewSql(windows, with_parquet);
   SLUICE_RETURN_IF_ERROR(conn_->Exec(sql));
   return sql;
+}
+
+Status DuckDbStore::RefreshView() {
+  std::lock_guard lock(mu_);
+  return RefreshViewLocked();
+}
+
+Status DuckDbStore::RefreshViewLocked() {
+  SLUICE_RETURN_IF_ERROR(conn_->Exec("BEGIN TRANSACTION"));
+  auto view = ReplaceView(windows_);
+  Status st = view.ok() ? conn_->Exec("COMMIT") : view.status();
+  if (!st.ok()) {
+    (void)conn_->Exec("ROLLBACK");
+    return st;
+  }
+  view_sql_ = std::move(view).value();
+  return Status::OK();
 }
 
 std::string DuckDbStore::ViewSql() {

@@ -140,6 +140,10 @@ class DuckDbStore final : public HotStore {
   static std::string WindowTableName(int64_t start_us);
   // The `events` view's SQL as it is now (for tests and `sluice query` debugging).
   std::string ViewSql();
+  // Rebuilds the `events` view from the catalog and the Parquet files there are now. Needed
+  // only when files appear without this store's MarkExported: with --store postgres this
+  // store holds no rows and its view is the Parquet history that PostgresStore exports.
+  Status RefreshView();
 
  private:
   // A window with hot rows. (Dropped windows are only bounds, in dropped_.)
@@ -161,6 +165,7 @@ class DuckDbStore final : public HotStore {
   Status AppendEvents(const Batch& batch, int64_t start_us, Window* w);
   Status MergeRollups(const std::vector<RollupRow>& rollups);
   Status AppendRejections(const std::vector<event::Rejection>& rejections);
+  Status RefreshViewLocked();  // mu_ held
   // CREATE OR REPLACE VIEW events for `windows` (in the caller's transaction); returns the SQL.
   Result<std::string> ReplaceView(const WindowMap& windows);
   Result<bool> ParquetHistoryExists();

@@ -497,6 +497,21 @@ TEST_F(DuckDbStoreTest, SandboxIsInForce) {
   EXPECT_TRUE(store->ExportWindowToParquet(kW1, data_ + "/x.parquet", {}).ok());
 }
 
+TEST_F(DuckDbStoreTest, RefreshViewPicksUpParquetWrittenByAnotherStore) {
+  // As with --store postgres: this store holds no rows; its view is the exported history.
+  DuckDbStoreOptions o = Options();
+  o.path = data_ + "/history.duckdb";
+  auto history = Open(o);
+  ASSERT_TRUE(history);
+  auto writer = Open();
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE(writer->CommitBatch(EventsBatch(1, "a", 0, 3, kW1, 1)).ok());
+  ASSERT_TRUE(writer->ExportWindowToParquet(kW1, ParquetPath(kW1), {}).ok());
+  EXPECT_EQ(Counts(*history).first, 0);  // the view was built before the file existed
+  ASSERT_TRUE(history->RefreshView().ok());
+  EXPECT_EQ(Counts(*history), std::make_pair(int64_t{3}, int64_t{3}));
+}
+
 TEST_F(DuckDbStoreTest, MarkExportedNeedsTheHistory) {
   DuckDbStoreOptions o = Options();
   o.parquet_glob = "";
