@@ -5,6 +5,7 @@
 #   pg_start_primary DIR PORT [LINE...]    initdb into DIR, start a primary on 127.0.0.1:PORT with
 #                                          database `sluice`; LINEs are extra postgresql.conf lines
 #   pg_start_replica PRIMARY_PORT DIR PORT pg_basebackup -R from the primary, start a hot standby
+#   pg_start DIR PORT                      start the existing server in DIR again (after pg_stop)
 #   pg_stop DIR                            fast shutdown; nothing to do when it is not running
 #
 # Both servers trust user `postgres` on 127.0.0.1 (also for replication) and keep their unix
@@ -170,6 +171,15 @@ pg_start_replica() {
     echo "hot_standby = on"
   } >>"$dir/postgresql.conf"
   _pg_ctl_start "$dir" "$port" || return 1
+}
+
+# Starts the existing server in DIR again (after pg_stop) on PORT.
+pg_start() {
+  if (($# != 2)); then
+    echo "usage: pg_start DIR PORT" >&2
+    return 2
+  fi
+  _pg_ctl_start "$1" "$2"
 }
 
 pg_stop() {

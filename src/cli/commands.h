@@ -14,6 +14,7 @@ void SetupBench(CLI::App& app, int* exit_code);
 void SetupVersion(CLI::App& app, int* exit_code);
 void SetupExport(CLI::App& app, int* exit_code);
 void SetupQuery(CLI::App& app, int* exit_code);
+void SetupMigrate(CLI::App& app, int* exit_code);
 
 // Parses argv and runs the chosen subcommand; returns the process exit code.
 int Main(int argc, char** argv);

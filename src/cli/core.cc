@@ -19,6 +19,15 @@ int ConfigError(const std::string& message) {
   return 2;
 }
 
+std::string RedactUrl(const std::string& url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const size_t at = url.find('@', scheme + 3);
+  const size_t colon = url.find(':', scheme + 3);
+  if (at == std::string::npos || colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
 DataDirLock::~DataDirLock() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -68,6 +77,8 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   SLUICE_RETURN_IF_ERROR(dur("dedup-window", c.dedup_window, &p.dedup_window));
   SLUICE_RETURN_IF_ERROR(dur("loader-batch-delay", c.loader_batch_delay, &p.loader_batch_delay));
   SLUICE_RETURN_IF_ERROR(dur("query-timeout", c.query_timeout, &p.query_timeout));
+  SLUICE_RETURN_IF_ERROR(dur("pg-partition", c.pg_partition, &p.pg_partition));
+  SLUICE_RETURN_IF_ERROR(dur("replica-wait", c.replica_wait, &p.replica_wait));
   if (p.export_interval < std::chrono::seconds(1) ||
       p.export_interval % std::chrono::seconds(1) != std::chrono::milliseconds(0) ||
       std::chrono::hours(24) % p.export_interval != std::chrono::milliseconds(0)) {
@@ -75,10 +86,21 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
         "--export-interval must be whole seconds that divide a day evenly (e.g. 10m, 1h; "
         "seconds such as 30s are for tests)");
   }
-  if (c.store != "duckdb") {
+  p.postgres = c.store.rfind("postgres://", 0) == 0 || c.store.rfind("postgresql://", 0) == 0;
+  if (c.store != "duckdb" && !p.postgres) {
     return Status::InvalidArgument("--store " + c.store +
-                                   " is not supported yet; use --store duckdb (PostgreSQL comes "
-                                   "in a later release)");
+                                   " is not a hot store: use duckdb or postgres://USER@HOST:PORT/DB");
+  }
+  if (!c.store_read.empty() && !p.postgres) {
+    return Status::InvalidArgument("--store-read needs --store postgres://…");
+  }
+  if (p.postgres && (p.pg_partition < p.export_interval ||
+                     p.pg_partition % p.export_interval != std::chrono::milliseconds(0))) {
+    return Status::InvalidArgument(
+        "--pg-partition must be a whole multiple of --export-interval (e.g. 1h for 10m)");
+  }
+  if (c.pg_partitions_ahead < 0 || c.pg_partitions_ahead > 1000) {
+    return Status::InvalidArgument("--pg-partitions-ahead must be between 0 and 1000");
   }
   if (p.max_event_bytes > p.max_body_bytes) {
     return Status::InvalidArgument("--max-event-bytes must not be larger than --max-body-bytes");
@@ -89,8 +111,9 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   if (c.buffer_shards < 0 || c.buffer_shards > 64) {
     return Status::InvalidArgument("--buffer-shards must be between 1 and 64 (0 = automatic)");
   }
-  // Automatic: one shard; DuckDB takes one writer at a time, so more loaders would only queue.
-  p.buffer_shards = c.buffer_shards == 0 ? 1 : c.buffer_shards;
+  // Automatic: DuckDB takes one writer at a time, so more loaders would only queue; PostgreSQL
+  // commits two batches at once on two cores.
+  p.buffer_shards = c.buffer_shards != 0 ? c.buffer_shards : p.postgres ? 2 : 1;
   if (p.buffer_shards > 1 && p.buffer_max_bytes / uint64_t(p.buffer_shards) < p.max_body_bytes) {
     return Status::InvalidArgument(
         "--buffer-max-bytes is shared by the --buffer-shards: each shard's part must hold at "
@@ -173,18 +196,43 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   std::string objects_root = std::filesystem::path(*events_root).parent_path().string();
 
   const int64_t window_us = parsed.export_interval.count() * 1000;
+  const std::string parquet_glob = *events_root + "/**/*.parquet";
   store::DuckDbStoreOptions so;
-  so.path = (core->data_dir / "hot.duckdb").string();
+  // With PostgreSQL this database holds no rows: its `events` view is the Parquet history.
+  so.path = (core->data_dir / (parsed.postgres ? "history.duckdb" : "hot.duckdb")).string();
   so.window_us = window_us;
-  so.parquet_glob = *events_root + "/**/*.parquet";
+  so.parquet_glob = parquet_glob;
   so.sandbox.allowed_directories = {core->data_dir.string(), objects_root};
   so.sandbox.memory_limit = config.duckdb_memory_limit;
-  auto store_or = store::DuckDbStore::Open(so);
-  if (!store_or.ok()) {
-    spdlog::error("cannot open the hot store: {}", store_or.status().ToString());
+  auto duck_or = store::DuckDbStore::Open(so);
+  if (!duck_or.ok()) {
+    spdlog::error("cannot open the hot store: {}", duck_or.status().ToString());
     return 1;
   }
-  core->store = std::move(store_or).value();
+  core->duck = std::move(duck_or).value();
+  core->store = core->duck.get();
+  if (parsed.postgres) {
+    store::PostgresStoreOptions po;
+    po.url = config.store;
+    po.read_url = config.store_read;
+    po.window_us = window_us;
+    po.partition_us = parsed.pg_partition.count() * 1000;
+    po.partitions_ahead = config.pg_partitions_ahead;
+    po.parquet_glob = parquet_glob;
+    po.tmp_dir = (core->data_dir / "export-tmp").string();
+    po.duckdb_memory_limit = config.duckdb_memory_limit;
+    po.replica_wait_us = parsed.replica_wait.count() * 1000;
+    auto pg_or = store::PostgresStore::Open(po);
+    if (!pg_or.ok()) {
+      if (pg_or.status().code() == StatusCode::kInvalidArgument) {
+        return ConfigError(pg_or.status().message());
+      }
+      spdlog::error("cannot open the PostgreSQL hot store: {}", pg_or.status().ToString());
+      return 1;
+    }
+    core->postgres = std::move(pg_or).value();
+    core->store = core->postgres.get();
+  }
 
   for (Shard& shard : core->shards) {
     loader::LoaderOptions lo;
@@ -193,18 +241,27 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
     lo.max_batch_delay = parsed.loader_batch_delay;
     lo.dedup_window = parsed.dedup_window;
     lo.dedup_max_ids = config.dedup_max_ids;
-    shard.loader = std::make_unique<loader::Loader>(lo, shard.buffer.get(), core->store.get());
+    shard.loader = std::make_unique<loader::Loader>(lo, shard.buffer.get(), core->store);
   }
 
   exporter::ExporterOptions eo;
   eo.window_us = window_us;
   eo.grace_us = parsed.export_grace.count() * 1000;
   eo.hot_retention_us = parsed.hot_retention.count() * 1000;
-  eo.shard = "disk";
+  eo.shard = parsed.postgres ? "pg" : "disk";
   eo.tmp_dir = (core->data_dir / "export-tmp").string();
   eo.poll_us = std::min<int64_t>(window_us, 10'000'000) / 2;
+  if (parsed.postgres) {
+    // The DuckDB engine's view must see the files PostgresStore's windows become.
+    store::DuckDbStore* history = core->duck.get();
+    eo.on_exported = [history](const exporter::WindowExport&) {
+      if (Status st = history->RefreshView(); !st.ok()) {
+        spdlog::warn("exporter: refreshing the history view: {}", st.ToString());
+      }
+    };
+  }
   core->exporter = std::make_unique<exporter::Exporter>(
-      eo, core->store.get(), core->objects.get(), [core] { return core->Watermark(); });
+      eo, core->store, core->objects.get(), [core] { return core->Watermark(); });
   return 0;
 }
 

@@ -17,11 +17,15 @@
 #include "loader/loader.h"
 #include "objstore/object_store.h"
 #include "store/duckdb_store.h"
+#include "store/postgres_store.h"
 
 namespace sluice::cli {
 
 // A configuration error: prints "sluice serve: <message>" on stderr; returns exit code 2.
 int ConfigError(const std::string& message);
+
+// `url` with the password of its user info, if any, replaced by "***" (for logs).
+std::string RedactUrl(const std::string& url);
 
 // ServeConfig's sizes and durations, parsed and checked.
 struct Parsed {
@@ -29,7 +33,9 @@ struct Parsed {
   std::chrono::milliseconds read_timeout, idle_timeout, shutdown_grace;
   std::chrono::milliseconds export_interval, export_grace, hot_retention, dedup_window;
   std::chrono::milliseconds loader_batch_delay, query_timeout;
+  std::chrono::milliseconds pg_partition, replica_wait;
   int buffer_shards;  // resolved from --buffer-shards (0 = auto)
+  bool postgres;      // --store postgres://…
 };
 
 // InvalidArgument with a sentence naming the flag for any value the operator must fix.
@@ -61,7 +67,12 @@ struct Core {
   std::filesystem::path data_dir;
   DataDirLock lock;
   std::unique_ptr<objstore::ObjectStore> objects;
-  std::unique_ptr<store::DuckDbStore> store;
+  // The DuckDB database of DATA_DIR/hot.duckdb: the hot store itself, or with --store
+  // postgres only the `events` view over the Parquet history (DATA_DIR/history.duckdb), which
+  // the DuckDB query engine reads.
+  std::unique_ptr<store::DuckDbStore> duck;
+  std::unique_ptr<store::PostgresStore> postgres;  // with --store postgres://…
+  store::HotStore* store = nullptr;                // duck or postgres: where the loaders write
   std::vector<Shard> shards;
   std::unique_ptr<buffer::ShardRouter> router;  // ingest's view of the shards
   std::unique_ptr<exporter::Exporter> exporter;

@@ -16,6 +16,7 @@ int Main(int argc, char** argv) {
   SetupVersion(app, &exit_code);
   SetupExport(app, &exit_code);
   SetupQuery(app, &exit_code);
+  SetupMigrate(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

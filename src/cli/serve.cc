@@ -21,6 +21,7 @@
 #include "ingest/ingest_service.h"
 #include "loader/loader.h"
 #include "objstore/object_store.h"
+#include "query/postgres_query.h"
 #include "query/query_engine.h"
 #include "store/duckdb_store.h"
 
@@ -65,7 +66,7 @@ int RunServe(const ServeConfig& config) {
 
   auto& reg = metrics::Default();
   buffer::ShardRouter* router = core.router.get();
-  store::DuckDbStore* hot = core.store.get();
+  store::HotStore* hot = core.store;
   std::vector<metrics::CallbackHandle> gauges;
   for (const Shard& shard : core.shards) {
     buffer::Buffer* buf = shard.buffer.get();
@@ -116,12 +117,29 @@ int RunServe(const ServeConfig& config) {
   qo.connections = config.query_connections;
   qo.timeout = parsed->query_timeout;
   qo.max_rows = config.query_max_rows;
-  query::QueryEngine queries(qo, core.store->database());
+  query::QueryEngine queries(qo, core.duck->database());
   if (Status st = queries.Start(); !st.ok()) {
     spdlog::error("cannot start the query engine: {}", st.ToString());
     return 1;
   }
-  queries.RegisterRoutes(&server, &keys);
+  // engine=postgres: on the replica (--store-read), else the primary.
+  std::unique_ptr<query::PostgresQueryEngine> pg_queries;
+  if (core.postgres) {
+    query::PostgresQueryOptions po;
+    po.conninfo = config.store_read.empty() ? config.store : config.store_read;
+    po.limits = qo;
+    po.allow_privileged_role = config.query_allow_privileged_role;
+    pg_queries = std::make_unique<query::PostgresQueryEngine>(po);
+    if (Status st = pg_queries->Start(); !st.ok()) {
+      if (st.code() == StatusCode::kFailedPrecondition ||
+          st.code() == StatusCode::kInvalidArgument) {
+        return ConfigError(st.message());
+      }
+      spdlog::error("cannot start the PostgreSQL query engine: {}", st.ToString());
+      return 1;
+    }
+  }
+  queries.RegisterRoutes(&server, &keys, pg_queries.get());
 
   server.Route("GET", "/healthz", [](http::Request&, http::Responder done) {
     done(http::Response::Json(200, "{\"status\":\"ok\"}"));
@@ -192,7 +210,7 @@ int RunServe(const ServeConfig& config) {
   std::filesystem::rename(data_dir / "serve.addr.tmp", data_dir / "serve.addr", ec);
 
   spdlog::info("sluice {} listening on http://{} (data dir {}, buffer {}, store {}, objects {})",
-               kVersion, addr, data_dir.string(), config.buffer, config.store,
+               kVersion, addr, data_dir.string(), config.buffer, RedactUrl(config.store),
                core.objects->Url());
   if (keys.empty()) {
     spdlog::info("no keys configured: listening on loopback only, without authentication");
@@ -213,6 +231,7 @@ int RunServe(const ServeConfig& config) {
   spdlog::info("received {}, shutting down: finishing requests in flight", strsignal(sig));
   server.Stop(parsed->shutdown_grace);
   queries.Stop();
+  if (pg_queries) pg_queries->Stop();
   core.exporter->Stop();
   for (Shard& shard : core.shards) shard.loader->Stop();
   for (Shard& shard : core.shards) shard.buffer->Close();

@@ -37,7 +37,12 @@ struct ServeConfig {
   bool noop_route = false;
 
   // Hot store, loader, exporter, query (issue 3).
-  std::string store = "duckdb";
+  std::string store = "duckdb";  // duckdb | postgres://… (postgresql://… too)
+  std::string store_read;        // postgres: a streaming replica for exports and queries
+  std::string pg_partition = "1h";    // postgres: length of one `events` partition
+  int pg_partitions_ahead = 2;        // postgres: partitions created ahead of the newest data
+  std::string replica_wait = "60s";   // postgres: how long an export waits for replica replay
+  bool query_allow_privileged_role = false;  // postgres: development only (see README)
   std::string object_store;  // default file://DATA_DIR/objects
   std::string export_interval = "10m";
   std::string export_grace = "30s";

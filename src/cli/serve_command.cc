@@ -47,7 +47,20 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
                 "Serve POST /v1/noop (answers 200 and stores nothing): the HTTP ceiling for "
                 "sluice bench")
       ->envname("SLUICE_NOOP_ROUTE");
-  opt("store", &cfg->store, "Hot store: duckdb (a DuckDB file in the data dir)");
+  opt("store", &cfg->store,
+      "Hot store: duckdb (a DuckDB file in the data dir) or postgres://USER@HOST:PORT/DB");
+  opt("store-read", &cfg->store_read,
+      "PostgreSQL streaming replica for exports and engine=postgres queries (default: the "
+      "primary)");
+  opt("pg-partition", &cfg->pg_partition,
+      "Length of one PostgreSQL `events` partition: a whole multiple of --export-interval");
+  opt("pg-partitions-ahead", &cfg->pg_partitions_ahead,
+      "PostgreSQL partitions created ahead of the newest data");
+  opt("replica-wait", &cfg->replica_wait,
+      "How long an export waits for the replica to replay the primary's last commit");
+  opt("query-allow-privileged-role", &cfg->query_allow_privileged_role,
+      "Development only: run engine=postgres queries even as a superuser or a role that can "
+      "read server files (such a role can escape the read-only sandbox)");
   opt("object-store", &cfg->object_store,
       "Where closed windows go as Parquet: file://DIR (default DATA_DIR/objects)");
   opt("export-interval", &cfg->export_interval, "Window length: one Parquet file per window");

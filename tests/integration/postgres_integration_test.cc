@@ -1,0 +1,293 @@
+// The PostgreSQL hot store through the real binary (issue 4): HTTP → disk buffer shards →
+// loaders → PostgreSQL primary; exports and engine=postgres queries on the streaming replica.
+// scripts/test.sh starts the primary and replica (SLUICE_TEST_PG_URL, SLUICE_TEST_PG_REPLICA_URL);
+// each test works in a database of its own. The outage test starts a primary of its own, since
+// it stops it.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "pg/test_env.h"
+#include "query_helpers.h"
+#include "sluice_process.h"
+
+namespace sluice::testing {
+namespace {
+
+using pg::testing::TestDatabase;
+
+std::vector<std::string> PgArgs(const TestDatabase& db, std::vector<std::string> more = {}) {
+  std::vector<std::string> args = {"--store", db.url(), "--query-allow-privileged-role=true",
+                                   "--query-max-rows", "10000000"};
+  if (!db.replica_url().empty()) {
+    args.push_back("--store-read");
+    args.push_back(db.replica_url());
+  }
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// Sends batches of 50 from `clients` threads until `stop`; the ids of 200 answers go to `acked`.
+class Load {
+ public:
+  Load(const std::string& address, int clients, std::chrono::milliseconds pause = {}) {
+    for (int t = 0; t < clients; ++t) {
+      threads_.emplace_back([this, address, t, pause] {
+        auto c = std::make_unique<http::TestClient>(address);
+        for (int seq = 0; !stop_; ++seq) {
+          std::string prefix = "L" + std::to_string(t) + "-" + std::to_string(seq) + "-";
+          auto r = c->Post("/v1/batch", Batch(prefix, 0, 50), kJson);
+          if (!r.ok()) {  // the server was killed: stop; anything else: a new connection
+            if (stop_) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            c = std::make_unique<http::TestClient>(address);
+            continue;
+          }
+          if (r->status == 200) {
+            std::lock_guard lock(mu_);
+            for (int i = 0; i < 50; ++i) acked_.insert(prefix + std::to_string(i));
+          } else {
+            ++refused_;
+          }
+          if (pause.count() > 0) std::this_thread::sleep_for(pause);
+        }
+      });
+    }
+  }
+  ~Load() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  size_t Acked() {
+    std::lock_guard lock(mu_);
+    return acked_.size();
+  }
+  std::set<std::string> AckedIds() {
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
+  int refused() const { return refused_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> refused_{0};
+  std::mutex mu_;
+  std::set<std::string> acked_;
+  std::vector<std::thread> threads_;
+};
+
+// Waits until every buffer shard's loader is caught up (from /readyz).
+bool WaitCaughtUp(http::TestClient& c, std::chrono::seconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = c.Get("/readyz");
+    if (r.ok() && r->body.find("\"caught_up\":false") == std::string::npos &&
+        r->body.find("\"caught_up\":true") != std::string::npos &&
+        r->body.find("\"depth_events\":0") != std::string::npos) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+// Every acknowledged id is stored once; only events in flight at a kill may be there unacked.
+void ExpectExactlyAcked(http::TestClient& c, const std::set<std::string>& acked,
+                        size_t in_flight) {
+  auto ids = Query(c, "SELECT event_id FROM events", "postgres");
+  ASSERT_EQ(ids.status, 200) << ids.body;
+  std::multiset<std::string> stored;
+  for (auto& row : ids.rows) stored.insert(row[0]);
+  std::set<std::string> distinct(stored.begin(), stored.end());
+  EXPECT_EQ(distinct.size(), stored.size()) << "an event stored twice";
+  size_t missing = 0;
+  for (const auto& id : acked) missing += distinct.count(id) ? 0 : 1;
+  EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acknowledged";
+  EXPECT_LE(distinct.size(), acked.size() + in_flight);
+}
+
+class PostgresIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SLUICE_PG_URL_OR_SKIP(primary, "SLUICE_TEST_PG_URL");
+    SLUICE_PG_URL_OR_SKIP(replica, "SLUICE_TEST_PG_REPLICA_URL");
+    db_ = std::make_unique<TestDatabase>(primary, replica);
+    ASSERT_TRUE(db_->ok());
+  }
+  std::unique_ptr<TestDatabase> db_;
+  TempDir dir_;
+};
+
+TEST_F(PostgresIntegration, TwoHundredThousandEventsInPostgresThenInParquet) {
+  auto proc = SluiceProcess::Start(
+      dir_.path() + "/data",
+      PgArgs(*db_, {"--export-interval", "2s", "--export-grace", "500ms", "--pg-partition",
+                    "4s", "--pg-partitions-ahead", "3", "--hot-retention", "1s"}));
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  http::TestClient c((*proc)->address());
+  // Partitions are made ahead of the data: at least the 3 after the current one.
+  EXPECT_GE(QueryInt(c,
+                     "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
+                     "WHERE p.relname = 'events'",
+                     "postgres"),
+            4);
+  const int kClients = 4, kPerClient = 50'000, kBatch = 500;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      http::TestClient tc((*proc)->address());
+      for (int i = 0; i < kPerClient; i += kBatch) {
+        auto r = tc.Post("/v1/batch", Batch("p" + std::to_string(t) + "-", i, kBatch), kJson);
+        if (!r.ok() || r->status != 200) failures++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(failures, 0);
+  // In PostgreSQL (on the replica)…
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 200'000, std::chrono::seconds(120),
+                       "postgres"),
+            200'000);
+  EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events", "postgres"), 200'000);
+  EXPECT_EQ(QueryInt(c, "SELECT sum(count) FROM events_1m", "postgres"), 200'000);
+  // … and, once their windows close, in the Parquet files the DuckDB engine reads.
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 200'000, std::chrono::seconds(120)),
+            200'000);
+  EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), 200'000);
+  // Exported windows past the retention are dropped, and with them their partitions, once the
+  // data has moved past them: a later event moves it on.
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  ASSERT_EQ(c.Post("/v1/batch", Batch("late-", 0, 10), kJson)->status, 200);
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events WHERE event_id LIKE 'p%'", 0,
+                       std::chrono::seconds(60), "postgres"),
+            0)
+      << "partitions of exported windows were not dropped";
+  EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM events WHERE event_id LIKE 'p%'"), 200'000)
+      << "Parquet keeps them all";
+}
+
+TEST_F(PostgresIntegration, KillNineDuringLoadLeavesExactlyTheAcknowledgedEvents) {
+  const std::string data = dir_.path() + "/data";
+  auto proc = SluiceProcess::Start(data, PgArgs(*db_));
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  std::set<std::string> acked;
+  {
+    Load load((*proc)->address(), 4);
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (load.Acked() < 40'000 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    (*proc)->Kill();  // the loaders are in the middle of their COPYs
+    load.Stop();
+    acked = load.AckedIds();
+  }
+  auto again = SluiceProcess::Start(data, PgArgs(*db_));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  http::TestClient c((*again)->address());
+  ASSERT_TRUE(WaitCaughtUp(c, std::chrono::seconds(120)));
+  // Until the replica has replayed the last commit: its count stops changing.
+  int64_t last = -1, now = 0;
+  for (int stable = 0; stable < 5;) {
+    now = QueryInt(c, "SELECT count(*) FROM events", "postgres");
+    stable = now == last ? stable + 1 : 0;
+    last = now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_GT(now, 0);
+  ExpectExactlyAcked(c, acked, 4 * 50);
+}
+
+TEST_F(PostgresIntegration, AnEventIsQueryableOnTheReplicaOneSecondAfterItsAck) {
+  auto proc = SluiceProcess::Start(dir_.path() + "/data", PgArgs(*db_));
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  http::TestClient c((*proc)->address());
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = "fresh-" + std::to_string(i);
+    auto r = c.Post("/v1/track",
+                    R"({"userId":"u","event":"Probe","messageId":")" + id + R"("})", kJson);
+    ASSERT_TRUE(r.ok() && r->status == 200);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM events WHERE event_id = '" + id + "'",
+                       "postgres"),
+              1)
+        << id << " not visible on the replica 1 s after its acknowledgement";
+  }
+}
+
+// PostgreSQL stopped for 30 s under load: ingest keeps acknowledging into the buffer, the
+// loaders retry and /readyz says why; after the restart every acknowledged event is stored
+// once.
+TEST(PostgresOutage, ThirtySecondsDownUnderLoadLosesAndDoublesNothing) {
+  SLUICE_PG_URL_OR_SKIP(shared, "SLUICE_TEST_PG_URL");  // only to honour SLUICE_REQUIRE_PG
+  TempDir dir;
+  const std::string pgdir = dir.path() + "/pg";
+  const std::string lib = SourceDir() + "/scripts/pg.sh";
+  std::string out;
+  ASSERT_EQ(SluiceProcess::RunProgram({"chmod", "755", dir.path()}, &out), 0) << out;
+  ASSERT_EQ(SluiceProcess::RunProgram({"bash", "-c", "source " + lib + " && pg_free_port"}, &out),
+            0)
+      << out;
+  const std::string port = out.substr(0, out.find_first_of("\r\n"));
+  ASSERT_EQ(SluiceProcess::RunProgram(
+                {"bash", "-c", "source " + lib + " && pg_start_primary " + pgdir + " " + port},
+                &out),
+            0)
+      << out;
+  struct StopPg {
+    std::string lib, dir;
+    ~StopPg() {
+      std::string o;
+      SluiceProcess::RunProgram({"bash", "-c", "source " + lib + " && pg_stop " + dir}, &o);
+    }
+  } stop_pg{lib, pgdir};
+  const std::string url = "postgresql://postgres@127.0.0.1:" + port + "/sluice";
+  auto proc = SluiceProcess::Start(dir.path() + "/data",
+                                   {"--store", url, "--query-allow-privileged-role=true",
+                                    "--query-max-rows", "10000000"});
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  http::TestClient c((*proc)->address());
+
+  Load load((*proc)->address(), 2, std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ASSERT_EQ(SluiceProcess::RunProgram({"bash", "-c", "source " + lib + " && pg_stop " + pgdir},
+                                      &out),
+            0)
+      << out;
+  const size_t acked_at_stop = load.Acked();
+  std::this_thread::sleep_for(std::chrono::seconds(30));
+  // Still acknowledging into the buffer; the loaders say what is wrong.
+  EXPECT_GT(load.Acked(), acked_at_stop + 1000);
+  auto ready = c.Get("/readyz");
+  ASSERT_TRUE(ready.ok());
+  EXPECT_NE(ready->body.find("\"last_error\""), std::string::npos) << ready->body;
+  EXPECT_NE(ready->body.find("\"caught_up\":false"), std::string::npos) << ready->body;
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(metrics->body.find("sluice_loader_errors_total 0\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("sluice_loader_errors_total"), std::string::npos);
+
+  ASSERT_EQ(SluiceProcess::RunProgram(
+                {"bash", "-c", "source " + lib + " && pg_start " + pgdir + " " + port}, &out),
+            0)
+      << out;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  load.Stop();
+  EXPECT_EQ(load.refused(), 0);
+  ASSERT_TRUE(WaitCaughtUp(c, std::chrono::seconds(120)));
+  const std::set<std::string> acked = load.AckedIds();
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", int64_t(acked.size()),
+                       std::chrono::seconds(60), "postgres"),
+            int64_t(acked.size()));
+  ExpectExactlyAcked(c, acked, 0);
+}
+
+}  // namespace
+}  // namespace sluice::testing
