@@ -9,66 +9,12 @@
 #include <thread>
 
 #include "http/test_client.h"
+#include "load.h"
 #include "log_reader.h"
 #include "sluice_process.h"
 
 namespace sluice::testing {
 namespace {
-
-// Clients that send batches of 20 events with unique messageIds and remember which were
-// acknowledged (200), until told to stop or the server goes away.
-class Load {
- public:
-  Load(std::string address, int clients) {
-    for (int t = 0; t < clients; ++t) {
-      threads_.emplace_back([this, address, t] { Run(address, t); });
-    }
-  }
-  ~Load() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (auto& th : threads_) {
-      if (th.joinable()) th.join();
-    }
-  }
-  size_t Acked() {
-    std::lock_guard lock(mu_);
-    return acked_.size();
-  }
-  std::set<std::string> AckedIds() {
-    std::lock_guard lock(mu_);
-    return acked_;
-  }
-
- private:
-  void Run(const std::string& address, int t) {
-    http::TestClient c(address);
-    for (int seq = 0; !stop_; ++seq) {
-      std::vector<std::string> ids;
-      std::string body = R"({"batch":[)";
-      for (int i = 0; i < 20; ++i) {
-        std::string id = "c" + std::to_string(t) + "-" + std::to_string(seq) + "-" + std::to_string(i);
-        ids.push_back(id);
-        if (i) body += ',';
-        body += R"({"type":"track","messageId":")" + id +
-                R"(","userId":"u","event":"Load","properties":{"pad":")" +
-                std::string(400, 'x') + R"("}})";
-      }
-      body += "]}";
-      auto r = c.Post("/v1/batch", body, {{"Content-Type", "application/json"}});
-      if (!r.ok()) return;  // server gone
-      if (r->status == 200) {
-        std::lock_guard lock(mu_);
-        acked_.insert(ids.begin(), ids.end());
-      }
-    }
-  }
-
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  std::mutex mu_;
-  std::set<std::string> acked_;  // protected by mu_
-};
 
 void WaitForAcked(Load& load, size_t n) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -86,7 +32,8 @@ TEST(CrashIntegration, KillNineDuringLoadLosesNoAcknowledgedEvent) {
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   std::set<std::string> acked;
   {
-    Load load((*proc)->address(), 6);
+    Load load((*proc)->address(),
+              LoadOptions{.clients = 6, .batch = 20, .pad = std::string(400, 'x')});
     WaitForAcked(load, 60'000);
     (*proc)->Kill();
     load.Stop();
@@ -96,8 +43,9 @@ TEST(CrashIntegration, KillNineDuringLoadLosesNoAcknowledgedEvent) {
   auto again = SluiceProcess::StartBufferOnly(data);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   http::TestClient c((*again)->address());
-  ASSERT_EQ(c.Post("/v1/track", R"({"messageId":"after-restart","userId":"u","event":"E"})")->status,
-            200);
+  ASSERT_EQ(
+      c.Post("/v1/track", R"({"messageId":"after-restart","userId":"u","event":"E"})")->status,
+      200);
   ASSERT_EQ((*again)->Terminate(), 0) << (*again)->Log();
 
   LogContents log = ReadLog(data);
@@ -124,7 +72,8 @@ TEST(CrashIntegration, SigtermDuringLoadAnswersInFlightAndExitsZero) {
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   std::set<std::string> acked;
   {
-    Load load((*proc)->address(), 4);
+    Load load((*proc)->address(),
+              LoadOptions{.clients = 4, .batch = 20, .pad = std::string(400, 'x')});
     WaitForAcked(load, 5'000);
     EXPECT_EQ((*proc)->Terminate(), 0);
     load.Stop();

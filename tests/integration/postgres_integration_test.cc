@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "load.h"
 #include "pg/test_env.h"
 #include "query_helpers.h"
 #include "sluice_process.h"
@@ -31,58 +32,6 @@ std::vector<std::string> PgArgs(const TestDatabase& db, std::vector<std::string>
   return args;
 }
 
-// Sends batches of 50 from `clients` threads until `stop`; the ids of 200 answers go to `acked`.
-class Load {
- public:
-  Load(const std::string& address, int clients, std::chrono::milliseconds pause = {}) {
-    for (int t = 0; t < clients; ++t) {
-      threads_.emplace_back([this, address, t, pause] {
-        auto c = std::make_unique<http::TestClient>(address);
-        for (int seq = 0; !stop_; ++seq) {
-          std::string prefix = "L" + std::to_string(t) + "-" + std::to_string(seq) + "-";
-          auto r = c->Post("/v1/batch", Batch(prefix, 0, 50), kJson);
-          if (!r.ok()) {  // the server was killed: stop; anything else: a new connection
-            if (stop_) return;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            c = std::make_unique<http::TestClient>(address);
-            continue;
-          }
-          if (r->status == 200) {
-            std::lock_guard lock(mu_);
-            for (int i = 0; i < 50; ++i) acked_.insert(prefix + std::to_string(i));
-          } else {
-            ++refused_;
-          }
-          if (pause.count() > 0) std::this_thread::sleep_for(pause);
-        }
-      });
-    }
-  }
-  ~Load() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-  size_t Acked() {
-    std::lock_guard lock(mu_);
-    return acked_.size();
-  }
-  std::set<std::string> AckedIds() {
-    std::lock_guard lock(mu_);
-    return acked_;
-  }
-  int refused() const { return refused_; }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<int> refused_{0};
-  std::mutex mu_;
-  std::set<std::string> acked_;
-  std::vector<std::thread> threads_;
-};
-
 // Waits until every buffer shard's loader is caught up (from /readyz).
 bool WaitCaughtUp(http::TestClient& c, std::chrono::seconds deadline) {
   auto until = std::chrono::steady_clock::now() + deadline;
@@ -99,8 +48,7 @@ bool WaitCaughtUp(http::TestClient& c, std::chrono::seconds deadline) {
 }
 
 // Every acknowledged id is stored once; only events in flight at a kill may be there unacked.
-void ExpectExactlyAcked(http::TestClient& c, const std::set<std::string>& acked,
-                        size_t in_flight) {
+void ExpectExactlyAcked(http::TestClient& c, const std::set<std::string>& acked, size_t in_flight) {
   auto ids = Query(c, "SELECT event_id FROM events", "postgres");
   ASSERT_EQ(ids.status, 200) << ids.body;
   std::multiset<std::string> stored;
@@ -128,8 +76,8 @@ class PostgresIntegration : public ::testing::Test {
 TEST_F(PostgresIntegration, TwoHundredThousandEventsInPostgresThenInParquet) {
   auto proc = SluiceProcess::Start(
       dir_.path() + "/data",
-      PgArgs(*db_, {"--export-interval", "2s", "--export-grace", "500ms", "--pg-partition",
-                    "4s", "--pg-partitions-ahead", "3", "--hot-retention", "1s"}));
+      PgArgs(*db_, {"--export-interval", "2s", "--export-grace", "500ms", "--pg-partition", "4s",
+                    "--pg-partitions-ahead", "3", "--hot-retention", "1s"}));
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
   // Partitions are made ahead of the data: at least the 3 after the current one.
@@ -153,9 +101,9 @@ TEST_F(PostgresIntegration, TwoHundredThousandEventsInPostgresThenInParquet) {
   for (auto& t : threads) t.join();
   ASSERT_EQ(failures, 0);
   // In PostgreSQL (on the replica)…
-  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 200'000, std::chrono::seconds(120),
-                       "postgres"),
-            200'000);
+  EXPECT_EQ(
+      WaitForInt(c, "SELECT count(*) FROM events", 200'000, std::chrono::seconds(120), "postgres"),
+      200'000);
   EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events", "postgres"), 200'000);
   EXPECT_EQ(QueryInt(c, "SELECT sum(count) FROM events_1m", "postgres"), 200'000);
   // … and, once their windows close, in the Parquet files the DuckDB engine reads.
@@ -180,7 +128,7 @@ TEST_F(PostgresIntegration, KillNineDuringLoadLeavesExactlyTheAcknowledgedEvents
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   std::set<std::string> acked;
   {
-    Load load((*proc)->address(), 4);
+    Load load((*proc)->address(), LoadOptions{});
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (load.Acked() < 40'000 && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -211,12 +159,11 @@ TEST_F(PostgresIntegration, AnEventIsQueryableOnTheReplicaOneSecondAfterItsAck) 
   http::TestClient c((*proc)->address());
   for (int i = 0; i < 5; ++i) {
     const std::string id = "fresh-" + std::to_string(i);
-    auto r = c.Post("/v1/track",
-                    R"({"userId":"u","event":"Probe","messageId":")" + id + R"("})", kJson);
+    auto r =
+        c.Post("/v1/track", R"({"userId":"u","event":"Probe","messageId":")" + id + R"("})", kJson);
     ASSERT_TRUE(r.ok() && r->status == 200);
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM events WHERE event_id = '" + id + "'",
-                       "postgres"),
+    EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM events WHERE event_id = '" + id + "'", "postgres"),
               1)
         << id << " not visible on the replica 1 s after its acknowledgement";
   }
@@ -236,10 +183,10 @@ TEST(PostgresOutage, ThirtySecondsDownUnderLoadLosesAndDoublesNothing) {
             0)
       << out;
   const std::string port = out.substr(0, out.find_first_of("\r\n"));
-  ASSERT_EQ(SluiceProcess::RunProgram(
-                {"bash", "-c", "source " + lib + " && pg_start_primary " + pgdir + " " + port},
-                &out),
-            0)
+  ASSERT_EQ(
+      SluiceProcess::RunProgram(
+          {"bash", "-c", "source " + lib + " && pg_start_primary " + pgdir + " " + port}, &out),
+      0)
       << out;
   struct StopPg {
     std::string lib, dir;
@@ -249,17 +196,18 @@ TEST(PostgresOutage, ThirtySecondsDownUnderLoadLosesAndDoublesNothing) {
     }
   } stop_pg{lib, pgdir};
   const std::string url = "postgresql://postgres@127.0.0.1:" + port + "/sluice";
-  auto proc = SluiceProcess::Start(dir.path() + "/data",
-                                   {"--store", url, "--query-allow-privileged-role=true",
-                                    "--query-max-rows", "10000000"});
+  auto proc = SluiceProcess::Start(
+      dir.path() + "/data",
+      {"--store", url, "--query-allow-privileged-role=true", "--query-max-rows", "10000000"});
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
 
-  Load load((*proc)->address(), 2, std::chrono::milliseconds(20));
+  Load load(
+      (*proc)->address(),
+      LoadOptions{.clients = 2, .batch = 50, .pad = "", .pause = std::chrono::milliseconds(20)});
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  ASSERT_EQ(SluiceProcess::RunProgram({"bash", "-c", "source " + lib + " && pg_stop " + pgdir},
-                                      &out),
-            0)
+  ASSERT_EQ(
+      SluiceProcess::RunProgram({"bash", "-c", "source " + lib + " && pg_stop " + pgdir}, &out), 0)
       << out;
   const size_t acked_at_stop = load.Acked();
   std::this_thread::sleep_for(std::chrono::seconds(30));

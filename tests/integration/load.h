@@ -1,0 +1,85 @@
+// Load: clients that post batches with unique messageIds to a running sluice and remember
+// which were acknowledged (200), until Stop(). A failed request (server killed, restarting)
+// is retried on a new connection after 50 ms, so a load survives outages of the server's
+// peers and, after a kill, simply waits for Stop().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/test_client.h"
+#include "query_helpers.h"
+
+namespace sluice::testing {
+
+struct LoadOptions {
+  int clients = 4;
+  int batch = 50;                      // events per request
+  std::string pad;                     // added to each event's properties (heavier rows)
+  std::chrono::milliseconds pause{0};  // between one client's requests
+};
+
+class Load {
+ public:
+  Load(const std::string& address, LoadOptions options) {
+    for (int t = 0; t < options.clients; ++t) {
+      threads_.emplace_back([this, address, options, t] { Run(address, options, t); });
+    }
+  }
+  ~Load() { Stop(); }
+  Load(const Load&) = delete;
+  Load& operator=(const Load&) = delete;
+
+  void Stop() {
+    stop_ = true;
+    for (auto& th : threads_) {
+      if (th.joinable()) th.join();
+    }
+  }
+  size_t Acked() {
+    std::lock_guard lock(mu_);
+    return acked_.size();
+  }
+  std::set<std::string> AckedIds() {
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
+  // Answers other than 200 (503 when the buffer is full, …).
+  int refused() const { return refused_; }
+
+ private:
+  void Run(const std::string& address, const LoadOptions& o, int t) {
+    auto c = std::make_unique<http::TestClient>(address);
+    for (int seq = 0; !stop_; ++seq) {
+      const std::string prefix = "L" + std::to_string(t) + "-" + std::to_string(seq) + "-";
+      auto r = c->Post("/v1/batch", Batch(prefix, 0, o.batch, o.pad), kJson);
+      if (!r.ok()) {
+        if (stop_) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        c = std::make_unique<http::TestClient>(address);
+        continue;
+      }
+      if (r->status == 200) {
+        std::lock_guard lock(mu_);
+        for (int i = 0; i < o.batch; ++i) acked_.insert(prefix + std::to_string(i));
+      } else {
+        ++refused_;
+      }
+      if (o.pause.count() > 0) std::this_thread::sleep_for(o.pause);
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int> refused_{0};
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::set<std::string> acked_;  // protected by mu_
+};
+
+}  // namespace sluice::testing
