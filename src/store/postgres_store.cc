@@ -878,6 +878,7 @@ Status PostgresStore::WaitForReplica(const std::string& primary_lsn) {
   SLUICE_ASSIGN_OR_RETURN(pg::Connection * conn, ReadConnection());
   const auto t0 = std::chrono::steady_clock::now();
   const auto deadline = t0 + std::chrono::microseconds(options_.replica_wait_us);
+  bool warned = false;
   while (true) {
     SLUICE_ASSIGN_OR_RETURN(
         auto r, conn->Query("SELECT pg_is_in_recovery(), "
@@ -888,6 +889,13 @@ Status PostgresStore::WaitForReplica(const std::string& primary_lsn) {
                             {primary_lsn}));
     // Not a standby (promoted, or --store-read names the primary): it has everything.
     if (!r.Bool(0, 0) || r.Bool(0, 1)) break;
+    if (!warned && std::chrono::steady_clock::now() - t0 >= std::chrono::seconds(1)) {
+      warned = true;
+      spdlog::warn("export: waiting for the read replica to replay up to {} (it is at {}, "
+                   "replay {}) before exporting, at most {} s",
+                   primary_lsn, r.Text(0, 2), r.Text(0, 3),
+                   options_.replica_wait_us / 1'000'000);
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       return Status::DeadlineExceeded(
           "the read replica (" + options_.read_url + ") has replayed WAL up to " +

@@ -169,36 +169,68 @@ TEST_F(PostgresIntegration, AnEventIsQueryableOnTheReplicaOneSecondAfterItsAck) 
   }
 }
 
+// A PostgreSQL primary (and optionally a streaming replica) of the test's own, started with
+// scripts/pg.sh, for tests that stop it or pause its replay (the shared ones serve other tests
+// at the same time). Stopped when the object goes.
+class OwnCluster {
+ public:
+  explicit OwnCluster(const std::string& dir, bool replica = false) : dir_(dir) {
+    std::string out;
+    if (SluiceProcess::RunProgram({"chmod", "755", dir}, &out) != 0) {
+      ADD_FAILURE() << out;
+      return;
+    }
+    primary_port_ = Sh("pg_free_port");
+    if (Sh("pg_start_primary " + dir + "/p " + primary_port_).empty() && !ok_) return;
+    if (replica) {
+      replica_port_ = Sh("pg_free_port");
+      Sh("pg_start_replica " + primary_port_ + " " + dir + "/r " + replica_port_);
+    }
+  }
+  ~OwnCluster() { Sh("pg_stop " + dir_ + "/r; pg_stop " + dir_ + "/p"); }
+  bool ok() const { return ok_; }
+  std::string primary_url() const { return Url(primary_port_); }
+  std::string replica_url() const { return Url(replica_port_); }
+  void StopPrimary() { Sh("pg_stop " + dir_ + "/p"); }
+  // Runs `sql` on the replica with psql.
+  void OnReplica(const std::string& sql) {
+    Sh("\"$(pg_bindir)/psql\" -q -h 127.0.0.1 -p " + replica_port_ +
+       " -U postgres -d sluice -c \"" + sql + "\"");
+  }
+  void StartPrimary() { Sh("pg_start " + dir_ + "/p " + primary_port_); }
+
+  // Runs `command` after sourcing scripts/pg.sh; returns its first line of output. A failure
+  // fails the test and clears ok().
+  std::string Sh(const std::string& command) {
+    std::string out;
+    int rc = SluiceProcess::RunProgram(
+        {"bash", "-c", "source " + SourceDir() + "/scripts/pg.sh && " + command}, &out);
+    if (rc != 0) {
+      ok_ = false;
+      ADD_FAILURE() << command << " -> " << rc << ": " << out;
+    }
+    return out.substr(0, out.find_first_of("\r\n"));
+  }
+
+ private:
+  static std::string Url(const std::string& port) {
+    return "postgresql://postgres@127.0.0.1:" + port + "/sluice";
+  }
+  std::string dir_, primary_port_, replica_port_;
+  bool ok_ = true;
+};
+
 // PostgreSQL stopped for 30 s under load: ingest keeps acknowledging into the buffer, the
 // loaders retry and /readyz says why; after the restart every acknowledged event is stored
 // once.
 TEST(PostgresOutage, ThirtySecondsDownUnderLoadLosesAndDoublesNothing) {
   SLUICE_PG_URL_OR_SKIP(shared, "SLUICE_TEST_PG_URL");  // only to honour SLUICE_REQUIRE_PG
   TempDir dir;
-  const std::string pgdir = dir.path() + "/pg";
-  const std::string lib = SourceDir() + "/scripts/pg.sh";
-  std::string out;
-  ASSERT_EQ(SluiceProcess::RunProgram({"chmod", "755", dir.path()}, &out), 0) << out;
-  ASSERT_EQ(SluiceProcess::RunProgram({"bash", "-c", "source " + lib + " && pg_free_port"}, &out),
-            0)
-      << out;
-  const std::string port = out.substr(0, out.find_first_of("\r\n"));
-  ASSERT_EQ(
-      SluiceProcess::RunProgram(
-          {"bash", "-c", "source " + lib + " && pg_start_primary " + pgdir + " " + port}, &out),
-      0)
-      << out;
-  struct StopPg {
-    std::string lib, dir;
-    ~StopPg() {
-      std::string o;
-      SluiceProcess::RunProgram({"bash", "-c", "source " + lib + " && pg_stop " + dir}, &o);
-    }
-  } stop_pg{lib, pgdir};
-  const std::string url = "postgresql://postgres@127.0.0.1:" + port + "/sluice";
+  OwnCluster pg(dir.path());
+  ASSERT_TRUE(pg.ok());
   auto proc = SluiceProcess::Start(
-      dir.path() + "/data",
-      {"--store", url, "--query-allow-privileged-role=true", "--query-max-rows", "10000000"});
+      dir.path() + "/data", {"--store", pg.primary_url(), "--query-allow-privileged-role=true",
+                             "--query-max-rows", "10000000"});
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
 
@@ -206,9 +238,7 @@ TEST(PostgresOutage, ThirtySecondsDownUnderLoadLosesAndDoublesNothing) {
       (*proc)->address(),
       LoadOptions{.clients = 2, .batch = 50, .pad = "", .pause = std::chrono::milliseconds(20)});
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  ASSERT_EQ(
-      SluiceProcess::RunProgram({"bash", "-c", "source " + lib + " && pg_stop " + pgdir}, &out), 0)
-      << out;
+  pg.StopPrimary();
   const size_t acked_at_stop = load.Acked();
   std::this_thread::sleep_for(std::chrono::seconds(30));
   // Still acknowledging into the buffer; the loaders say what is wrong.
@@ -222,10 +252,8 @@ TEST(PostgresOutage, ThirtySecondsDownUnderLoadLosesAndDoublesNothing) {
   EXPECT_EQ(metrics->body.find("sluice_loader_errors_total 0\n"), std::string::npos);
   EXPECT_NE(metrics->body.find("sluice_loader_errors_total"), std::string::npos);
 
-  ASSERT_EQ(SluiceProcess::RunProgram(
-                {"bash", "-c", "source " + lib + " && pg_start " + pgdir + " " + port}, &out),
-            0)
-      << out;
+  pg.StartPrimary();
+  ASSERT_TRUE(pg.ok());
   std::this_thread::sleep_for(std::chrono::seconds(2));
   load.Stop();
   EXPECT_EQ(load.refused(), 0);
@@ -235,6 +263,34 @@ TEST(PostgresOutage, ThirtySecondsDownUnderLoadLosesAndDoublesNothing) {
                        std::chrono::seconds(60), "postgres"),
             int64_t(acked.size()));
   ExpectExactlyAcked(c, acked, 0);
+}
+
+// Replay paused on the replica across a window close: the exporter waits for the replica to
+// reach the primary's position instead of writing a file without the window's last rows, and
+// the file is complete once replay resumes.
+TEST(PostgresReplica, ExportWaitsForAPausedReplicaAndTheFileIsComplete) {
+  SLUICE_PG_URL_OR_SKIP(shared, "SLUICE_TEST_PG_URL");  // only to honour SLUICE_REQUIRE_PG
+  TempDir dir;
+  OwnCluster pg(dir.path(), /*replica=*/true);
+  ASSERT_TRUE(pg.ok());
+  auto proc = SluiceProcess::Start(
+      dir.path() + "/data",
+      {"--store", pg.primary_url(), "--store-read", pg.replica_url(),
+       "--query-allow-privileged-role=true", "--export-interval", "2s", "--export-grace", "200ms"});
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  http::TestClient c((*proc)->address());
+  pg.OnReplica("SELECT pg_wal_replay_pause()");
+  for (int i = 0; i < 1000; i += 100) {
+    ASSERT_EQ(c.Post("/v1/batch", Batch("paused-", i, 100), kJson)->status, 200);
+  }
+  // Every window of these events closes within ~2.5 s; the export must wait for the replica.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM events"), 0) << "exported from a stale replica";
+  EXPECT_NE((*proc)->Log().find("waiting for the read replica to replay"), std::string::npos)
+      << (*proc)->Log();
+  pg.OnReplica("SELECT pg_wal_replay_resume()");
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 1000, std::chrono::seconds(60)), 1000);
+  EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), 1000);
 }
 
 }  // namespace
