@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./sluice-data
 
-.PHONY: all deps build run test unit fuzz bench clean format
+.PHONY: all deps build run run-postgres test unit fuzz bench clean format
 
 all: build
 
@@ -21,6 +21,12 @@ build: deps
 # Starts the embedded default (disk buffer, no outside services) on $(LISTEN).
 run: build
 	$(BUILD)/sluice serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+# The same with the PostgreSQL hot store: a local primary and streaming replica (kept in
+# ./sluice-pg), exports and engine=postgres queries on the replica. Development only.
+run-postgres: build
+	@scripts/install-deps.sh test
+	@scripts/run-postgres.sh $(BUILD) $(LISTEN) $(DATA_DIR)-pg
 
 # Installs test peers, builds, runs every test (unit, integration, a short fuzz run).
 test:
