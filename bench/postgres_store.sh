@@ -7,7 +7,12 @@
 #   2. `psql \copy … (FORMAT binary)` of the same rows into the store's own layout: the limit;
 #   3. PostgresStore::CommitBatch (rows, rollups, offsets, window counts in one transaction)
 #      from 1 and from 2 loader shards, each into a fresh database, then the export of the
-#      window from the replica.
+#      window from the replica;
+#   4. the whole loader (when BUILD_DIR/sluice exists): `sluice serve --loader=false
+#      --buffer-shards 2` filled by `sluice bench` with about EVENTS events, then
+#      `sluice export --once --store … --store-read …` drains both shards into PostgreSQL
+#      (decode, dedup, rollups, two loaders committing at once); its load rate against the
+#      same round's \copy.
 # Every measurement is repeated ROUNDS times, interleaved, each in a fresh database, and the
 # medians are printed at the end. The primary runs with PostgreSQL's defaults plus
 # max_wal_size=4GB (fewer checkpoints during a run of a few GB) and fsync on. The machine is
@@ -102,6 +107,33 @@ for round in $(seq "$rounds"); do
     echo "   ratio to this round's psql \\copy: $(python3 -c "print(round($rate / $copy_rate, 2))")"
     psql_primary -d postgres -c "DROP DATABASE store_$shards WITH (FORCE)"
   done
+
+  if [[ -x "$build/sluice" ]]; then
+    fresh_db loader
+    d="$tmp/loader-data"
+    rm -rf "$d"
+    "$build/sluice" serve --listen 127.0.0.1:0 --data-dir "$d" --loader=false --buffer-shards 2 \
+      --store "$(url "$port" loader)" --query-allow-privileged-role=true --log-level warn \
+      >"$tmp/serve.log" 2>&1 &
+    serve_pid=$!
+    for _ in $(seq 300); do [[ -s "$d/serve.addr" ]] && break; sleep 0.1; done
+    "$build/sluice" bench --url "http://$(cat "$d/serve.addr")" --endpoint batch --batch 100 \
+      --connections 16 --duration "$(python3 -c "print(max(1, round($events / 150000, 1)))")" \
+      >/dev/null
+    kill -TERM "$serve_pid"
+    wait "$serve_pid"
+    checkpoint
+    out="$("$build/sluice" export --once --data-dir "$d" --buffer-shards 2 \
+      --store "$(url "$port" loader)" --store-read "$(url "$replica_port" loader)" \
+      --log-level warn | head -1)"
+    echo "sluice export --once (loader, 2 shards): $out"
+    rate=$(sed -n 's/.*: \([0-9]*\) events\/s.*/\1/p' <<<"$out")
+    echo "loader-2 $rate" >>"$results"
+    echo "loader-2-ratio $(python3 -c "print(round($rate / $copy_rate, 2))")" >>"$results"
+    echo "   ratio to this round's psql \\copy: $(python3 -c "print(round($rate / $copy_rate, 2))")"
+    rm -rf "$d"
+    psql_primary -d postgres -c "DROP DATABASE loader WITH (FORCE)"
+  fi
 done
 
 echo "== medians over $rounds rounds (events/s; export rows/s; ratios to the same round's \\copy)"
