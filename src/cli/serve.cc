@@ -139,7 +139,7 @@ int RunServe(const ServeConfig& config) {
       return 1;
     }
   }
-  queries.RegisterRoutes(&server, &keys, pg_queries.get());
+  queries.RegisterRoutes(&server, &keys, pg_queries.get(), /*stats=*/pg_queries.get());
 
   server.Route("GET", "/healthz", [](http::Request&, http::Responder done) {
     done(http::Response::Json(200, "{\"status\":\"ok\"}"));

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <set>
 
+#include "pg/copy.h"
 #include "query/engine_common.h"
 #include "query/postgres_result.h"
 
@@ -34,6 +36,44 @@ constexpr const char* kRoleCheck =
     "WHERE p.proname IN ('pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', "
     "'lo_import', 'lo_export') AND has_function_privilege(session_user, p.oid, 'EXECUTE'))) "
     "FROM pg_roles r WHERE r.rolname = session_user";
+
+// GET /v1/stats over events_1m (query/stats.h has the row contract). $1 the step (int8), $2 and
+// $3 the bounds (timestamptz), $4 the event or NULL (text), $5 max_rows + 1 (int8). The
+// bucketing is integer arithmetic on epoch microseconds (extract is exact numeric since
+// PostgreSQL 14), so it is UTC whatever the time zone; the names sort by bytes ("C"), as
+// DuckDB's binary collation does, whatever the database's collation.
+constexpr const char* kStatsSql =
+    "SELECT bucket, name, sum(count)::int8 FROM ("
+    "SELECT m - ((m % $1) + $1) % $1 AS bucket, coalesce(event, '') COLLATE \"C\" AS name, count "
+    "FROM (SELECT (extract(epoch FROM minute) * 1000000)::int8 AS m, event, count FROM events_1m "
+    "WHERE minute >= $2 AND minute < $3 AND ($4::text IS NULL OR event = $4)) AS r) AS b "
+    "GROUP BY bucket, name ORDER BY bucket, name LIMIT $5";
+constexpr Oid kInt8Oid = 20, kTextOid = 25, kTimestampTzOid = 1184;
+// The earliest timestamptz PostgreSQL holds (4714-11-24 BC), in its own epoch's microseconds.
+constexpr int64_t kPgMinTimestamp = -211'813'488'000'000'000;
+
+// An int8 or timestamptz parameter in binary form: 8 bytes, big-endian. Binary, because the
+// bounds must be exact to the microsecond, which neither text nor float arithmetic guarantees
+// over the whole range a client may ask for.
+std::string BinaryInt64(int64_t v) {
+  std::string out(8, '\0');
+  auto u = static_cast<uint64_t>(v);
+  for (int i = 7; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = static_cast<char>(u & 0xff);
+    u >>= 8;
+  }
+  return out;
+}
+
+// A Unix-microsecond bound as a binary timestamptz. Bounds before PostgreSQL's earliest time
+// become that time: no row can be earlier, so the rows selected are the same, and the server
+// refuses what it cannot hold. Any later int64 fits (its range ends in 294277).
+std::string BinaryTimestampTz(int64_t unix_us) {
+  const int64_t pg_us = unix_us < kPgMinTimestamp + pg::kPostgresEpochUnixUs
+                            ? kPgMinTimestamp
+                            : unix_us - pg::kPostgresEpochUnixUs;
+  return BinaryInt64(pg_us);
+}
 
 bool IsAllowedKeyword(const std::string& word) {
   static const std::set<std::string> kWords = {"SELECT", "WITH",    "VALUES",
@@ -86,8 +126,9 @@ struct PostgresQueryEngine::Flight {
   bool abandoned = false;  // the server did not end the command after a cancel
 };
 
-PostgresQueryEngine::PostgresQueryEngine(PostgresQueryOptions options)
+PostgresQueryEngine::PostgresQueryEngine(PostgresQueryOptions options, Clock* clock)
     : options_(std::move(options)),
+      clock_(clock),
       pool_(options_.limits.connections, options_.limits.max_queued) {}
 
 PostgresQueryEngine::~PostgresQueryEngine() { Stop(); }
@@ -395,6 +436,78 @@ QueryReply PostgresQueryEngine::RunStatement(Worker& worker, const std::string& 
   out.elapsed_ms = MillisSince(flight.t0);
   out.json = writer.Finish(out.elapsed_ms);
   return Reply(QueryOutcome::kOk, std::move(out));
+}
+
+// ---- stats ---------------------------------------------------------------------------------
+
+void PostgresQueryEngine::StatsAsync(StatsRequest request, StatsCallback done) {
+  SubmitStats(
+      pool_,
+      [this, request = std::move(request)](int worker) {
+        return RunStats(*workers_[worker], request);
+      },
+      std::move(done));
+}
+
+Result<std::string> PostgresQueryEngine::RunStats(Worker& worker, const StatsRequest& request) {
+  const auto t0 = Steady::now();
+  SLUICE_ASSIGN_OR_RETURN(const StatsPlan plan, PlanStats(request, clock_->NowMicros()));
+  // Layers 1, 3 and 4: the role check, BEGIN READ ONLY and the statement timeout.
+  if (QueryReply begun = Begin(worker); !begun.result.ok()) return begun.result.status();
+  Flight flight;
+  flight.t0 = t0;
+  flight.deadline = t0 + options_.limits.timeout + kCancelGrace;
+
+  const uint64_t limit =
+      std::min<uint64_t>(options_.limits.max_rows, std::numeric_limits<int64_t>::max() - 1) + 1;
+  const std::string step = BinaryInt64(plan.step_us), from = BinaryTimestampTz(plan.from_us),
+                    to = BinaryTimestampTz(plan.to_us),
+                    rows = BinaryInt64(static_cast<int64_t>(limit));
+  const Oid types[5] = {kInt8Oid, kTimestampTzOid, kTimestampTzOid, kTextOid, kInt8Oid};
+  const char* values[5] = {step.data(), from.data(), to.data(),
+                           plan.event ? plan.event->data() : nullptr, rows.data()};
+  const int lengths[5] = {8, 8, 8, plan.event ? static_cast<int>(plan.event->size()) : 0, 8};
+  const int formats[5] = {1, 1, 1, 1, 1};  // binary; text's binary form is its bytes
+
+  PGconn* c = worker.conn->get();
+  Status st;
+  pg::PgResultPtr answer(nullptr, &PQclear);
+  if (PQsendQueryParams(c, kStatsSql, 5, types, values, lengths, formats, 0) == 0) {
+    st = pg::Error("the stats query", nullptr, c);
+  } else {
+    while (pg::PgResultPtr res = NextResult(worker, flight)) {
+      if (st.ok() && !answer && PQresultStatus(res.get()) == PGRES_TUPLES_OK) {
+        answer = std::move(res);
+      } else if (st.ok()) {
+        st = pg::Error("the stats query", res.get(), c);
+      }
+    }
+    if (st.ok() && flight.abandoned) {
+      st = Status::Unavailable("PostgreSQL did not answer after a cancel");
+    } else if (st.ok() && !answer) {
+      st = Status::Internal("the stats query ended without a result");
+    }
+  }
+  if (flight.abandoned) {
+    worker.conn.reset();  // in an unknown state: the next request opens a new one
+  } else {
+    EndTransaction(worker);
+  }
+  if (!st.ok()) {
+    if (flight.cancel == Flight::Cancel::kStop || stopping_) return StatsShuttingDown();
+    QueryReply failed = FromError(st, flight);
+    if (failed.outcome == QueryOutcome::kTimeout) return StatsTimedOut(options_.limits.timeout);
+    return failed.result.status();
+  }
+
+  const pg::Rows result(std::move(answer));
+  StatsJson json(plan, options_.limits.max_rows);
+  for (int r = 0; r < result.rows(); ++r) {
+    SLUICE_ASSIGN_OR_RETURN(const int64_t bucket, result.Int64(r, 0));
+    SLUICE_ASSIGN_OR_RETURN(const int64_t count, result.Int64(r, 2));
+    SLUICE_RETURN_IF_ERROR(json.Add(bucket, result.Text(r, 1), count));
+  }
+  return json.Finish();
 }
 
 }  // namespace sluice::query

@@ -2,6 +2,9 @@
 // postgres`) on the --store-read connection: a streaming replica, or the primary when there is
 // none. It answers like the DuckDB engine (query/sql_engine.h): the same JSON document
 // (query/postgres_result.h has the value rules), limits, outcomes and HTTP statuses.
+// With --store postgres://… it also answers GET /v1/stats (query/stats.h) from PostgreSQL's
+// events_1m, with the DuckDB engine's document, caps and errors, inside layers 1, 3 and 4 below
+// (role check, read-only transaction, statement timeout); it fetches at most max_rows + 1 rows.
 //
 // Sandbox, in layers (each refusal is a sentence that names the limit):
 //  1. The role. PostgreSQL lets a superuser out of any read-only transaction: pg_read_file()
@@ -56,9 +59,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "pg/pg.h"
 #include "query/sql_engine.h"
+#include "query/stats.h"
 #include "query/worker_pool.h"
 
 namespace sluice::query {
@@ -70,9 +75,10 @@ struct PostgresQueryOptions {
   bool allow_privileged_role = false;
 };
 
-class PostgresQueryEngine : public SqlEngine {
+class PostgresQueryEngine : public SqlEngine, public StatsEngine {
  public:
-  explicit PostgresQueryEngine(PostgresQueryOptions options);
+  // `clock` (borrowed) is the "now" of a stats request without `to`.
+  explicit PostgresQueryEngine(PostgresQueryOptions options, Clock* clock = SystemClock());
   ~PostgresQueryEngine() override;
   PostgresQueryEngine(const PostgresQueryEngine&) = delete;
   PostgresQueryEngine& operator=(const PostgresQueryEngine&) = delete;
@@ -89,6 +95,10 @@ class PostgresQueryEngine : public SqlEngine {
   // FailedPrecondition for a privileged role, Internal/IOError when PostgreSQL failed.
   void ExecuteAsync(std::string sql, QueryCallback done) override;
 
+  // StatsEngine, over PostgreSQL's events_1m (minute timestamptz, event text NULL for none).
+  // Errors as Execute()'s, with the stats sentences for the timeout and Stop().
+  void StatsAsync(StatsRequest request, StatsCallback done) override;
+
   const PostgresQueryOptions& options() const { return options_; }
 
  private:
@@ -99,6 +109,7 @@ class PostgresQueryEngine : public SqlEngine {
   struct Flight;
 
   QueryReply RunQuery(Worker& worker, const std::string& sql);
+  Result<std::string> RunStats(Worker& worker, const StatsRequest& request);
   QueryReply RunStatement(Worker& worker, const std::string& sql, Flight& flight);
   // Opens the worker's connection if it has none or it is broken.
   Status Connect(Worker& worker);
@@ -115,6 +126,7 @@ class PostgresQueryEngine : public SqlEngine {
   QueryReply FromError(const Status& st, const Flight& flight) const;
 
   const PostgresQueryOptions options_;
+  Clock* const clock_;
   WorkerPool pool_;
   // One per pool worker, indexed by its number; changed only by Start() and Stop().
   std::vector<std::unique_ptr<Worker>> workers_;

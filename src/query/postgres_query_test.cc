@@ -13,20 +13,30 @@
 
 #include <atomic>
 #include <future>
+#include <map>
+#include <optional>
 #include <thread>
 
+#include "common/clock.h"
+#include "common/temp_dir.h"
 #include "duck/duck.h"
+#include "event/parser.h"
 #include "http/server.h"
 #include "http/test_client.h"
 #include "pg/test_env.h"
 #include "query/query_client.h"
 #include "query/query_engine.h"
+#include "query/stats.h"
+#include "store/duckdb_store.h"
+#include "store/postgres_store.h"
 
 namespace sluice::query {
 namespace {
 
 using std::chrono::milliseconds;
 using Steady = std::chrono::steady_clock;
+
+constexpr int64_t kDay0 = 1'714'521'600'000'000;  // 2024-05-01T00:00:00Z
 
 std::string WithoutElapsed(const std::string& json) {
   size_t p = json.find(",\"elapsed_ms\":");
@@ -105,6 +115,98 @@ class TestRole {
   std::string admin_url_, name_;
 };
 
+// ---- stats helpers ---------------------------------------------------------------------------
+
+// A rollup row as both stores hold it.
+struct Rollup {
+  int64_t minute_us;
+  std::string type;
+  std::optional<std::string> event;  // nullopt: NULL, an event without a name
+  int64_t count;
+};
+
+// Rollups over three days from 2024-04-30T22:00Z and over the hours around 1970-01-01 (negative
+// times), of unnamed (NULL), ""-named and named events, names whose byte order differs from a
+// language's ("Zebra" < "apple" < "ä" < "Ébène"… by bytes), a quote, and counts up to 10^12;
+// one row per (minute, type, event) as the stores keep them. Deterministic.
+std::vector<Rollup> MakeRollups() {
+  const std::vector<std::optional<std::string>> names = {
+      std::nullopt, "",      "Signup", "Purchase",     "apple",
+      "Zebra",      "Ébène", "ä",      "x' OR '1'='1", "Order Completed"};
+  const std::vector<std::string> types = {"track", "page", "screen"};
+  std::vector<Rollup> rows;
+  uint64_t state = 42;
+  auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  auto add = [&](int64_t first, int64_t end, int64_t every_minutes) {
+    for (int64_t m = first; m < end; m += every_minutes * kMicrosPerMinute) {
+      for (const auto& name : names) {
+        for (const auto& type : types) {
+          if (next() % 4 != 0) continue;  // a quarter of the keys each minute
+          const uint64_t r = next();
+          const int64_t count =
+              r % 97 == 0 ? 1'000'000'000'000 : static_cast<int64_t>(1 + r % 1000);
+          rows.push_back({m, type, name, count});
+        }
+      }
+    }
+  };
+  add(kDay0 - 2 * kMicrosPerHour, kDay0 + 3 * kMicrosPerDay, 7);
+  add(-2 * kMicrosPerHour, 2 * kMicrosPerHour, 13);
+  return rows;
+}
+
+// One INSERT of `rows` into events_1m, in SQL both DuckDB and PostgreSQL read alike.
+std::string InsertRollupsSql(const std::vector<Rollup>& rows) {
+  auto quote = [](const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("''") : std::string(1, c);
+    return q + "'";
+  };
+  std::string sql = "INSERT INTO events_1m (minute, type, event, count) VALUES ";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Rollup& r = rows[i];
+    sql += (i ? ",(" : "(") + quote(event::FormatTimestamp(r.minute_us)) + "::TIMESTAMPTZ, " +
+           quote(r.type) + ", " + (r.event ? quote(*r.event) : "NULL") + ", " +
+           std::to_string(r.count) + ")";
+  }
+  return sql;
+}
+
+// The answer to `plan` computed here from `rows`, without either database.
+std::string ExpectedStats(const std::vector<Rollup>& rows, const StatsPlan& plan) {
+  std::map<std::pair<int64_t, std::string>, int64_t> points;  // std::string orders by bytes
+  for (const Rollup& r : rows) {
+    if (r.minute_us < plan.from_us || r.minute_us >= plan.to_us) continue;
+    if (plan.event && r.event != plan.event) continue;
+    points[{BucketStart(r.minute_us, plan.step_us), r.event.value_or("")}] += r.count;
+  }
+  StatsJson json(plan, points.size());
+  for (const auto& [key, count] : points) EXPECT_TRUE(json.Add(key.first, key.second, count).ok());
+  return json.Finish();
+}
+
+// An engine's answer as one comparable string: "200 <document>" or "<code>: <message>".
+std::string StatsAnswer(StatsEngine& engine, const StatsRequest& request) {
+  auto r = engine.Stats(request);
+  if (r.ok()) return "200 " + *r;
+  return std::string(StatusCodeName(r.status().code())) + ": " + r.status().message();
+}
+
+// A DuckDbStore in `dir`, as serve opens it.
+std::unique_ptr<store::DuckDbStore> OpenDuckStore(const std::string& dir) {
+  store::DuckDbStoreOptions o;
+  o.path = dir + "/hot.duckdb";
+  o.sandbox.allowed_directories = {dir};
+  o.sandbox.memory_limit = "1GB";
+  o.threads = 2;
+  auto s = store::DuckDbStore::Open(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(s).value() : nullptr;
+}
+
 class PostgresQueryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -149,16 +251,37 @@ class PostgresQueryTest : public ::testing::Test {
     role_.reset();
   }
 
+  // The same `rows` in PostgreSQL's events_1m (the PostgresStore schema, readable by the
+  // test's role) and in a DuckDbStore's in `dir`, which it returns.
+  std::unique_ptr<store::DuckDbStore> LoadRollups(const std::vector<Rollup>& rows,
+                                                  const std::string& dir) {
+    auto migrated = store::MigratePostgres(db_->url());
+    EXPECT_TRUE(migrated.ok()) << migrated.status().ToString();
+    const std::string insert = InsertRollupsSql(rows);
+    Exec(*admin_, insert);
+    Exec(*admin_, "GRANT SELECT ON events_1m TO " + role_->name());
+    auto duck_store = OpenDuckStore(dir);
+    if (!duck_store) return nullptr;
+    auto conn = duck::Connection::Open(duck_store->database());
+    EXPECT_TRUE(conn.ok());
+    if (!conn.ok()) return nullptr;
+    Status st = (*conn)->Exec(insert);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return duck_store;
+  }
+
   PostgresQueryEngine& Engine(QueryOptions limits = {}, std::string conninfo = "") {
     PostgresQueryOptions o;
     o.conninfo = conninfo.empty() ? reader_ : conninfo;
     o.limits = limits;
-    engine_ = std::make_unique<PostgresQueryEngine>(o);
+    engine_ = std::make_unique<PostgresQueryEngine>(o, &clock_);
     Status st = engine_->Start();
     EXPECT_TRUE(st.ok()) << st.ToString();
     return *engine_;
   }
 
+  // The stats' "now" for both engines: a day and a half into the test's rollups.
+  ManualClock clock_{kDay0 + kMicrosPerDay + 12 * kMicrosPerHour};
   std::string primary_, replica_, reader_;
   std::unique_ptr<TestRole> role_;
   std::unique_ptr<pg::testing::TestDatabase> db_;
@@ -569,6 +692,184 @@ TEST_F(PostgresQueryTest, HttpRouteDispatchesByEngine) {
   EXPECT_EQ(body.status().code(), StatusCode::kUnavailable);  // 5xx
   EXPECT_NE(body.status().message().find("(HTTP 504)"), std::string::npos)
       << body.status().ToString();
+}
+
+// ---- GET /v1/stats ---------------------------------------------------------------------------
+
+TEST_F(PostgresQueryTest, StatsAnswerTheDuckDbEnginesDocumentForTheSameRollups) {
+  const std::vector<Rollup> rows = MakeRollups();
+  sluice::testing::TempDir dir;
+  auto duck_store = LoadRollups(rows, dir.path());
+  ASSERT_NE(duck_store, nullptr);
+  // A database whose collation is a language's ("apple" < "Zebra"), not the test server's
+  // C.UTF-8: the names must still come in DuckDB's byte order.
+  Exec(*admin_, "ALTER TABLE events_1m ALTER COLUMN event TYPE text COLLATE \"und-x-icu\"");
+  ASSERT_EQ(Count(*admin_, "SELECT ('Zebra' < 'apple' COLLATE \"und-x-icu\")::int"), 0);
+  QueryEngine duck(QueryOptions{}, duck_store->database(), &clock_);
+  ASSERT_TRUE(duck.Start().ok());
+  PostgresQueryEngine& pg_engine = Engine();
+
+  struct Range {
+    std::optional<int64_t> from, to;
+  };
+  const std::vector<Range> ranges = {
+      {kDay0, kDay0 + 3 * kMicrosPerHour},                            // aligned
+      {kDay0 + 30'000'017, kDay0 + 5 * kMicrosPerHour + 17'000'000},  // not aligned
+      {kDay0 - kMicrosPerHour, kDay0 + 2 * kMicrosPerDay},            // days
+      {-kMicrosPerHour - 30'000'000, kMicrosPerHour + 1},             // 1970
+      {kDay0 - 10 * kMicrosPerDay, kDay0 + 10 * kMicrosPerDay},       // 1m: too many
+      {std::nullopt, std::nullopt},                                   // the last hour
+      {kDay0 + 3 * kMicrosPerDay, kDay0 + 4 * kMicrosPerDay},         // no rows
+  };
+  const std::vector<std::optional<std::string>> events = {std::nullopt, "Signup",       "",
+                                                          "Ébène",      "x' OR '1'='1", "nope"};
+  int answered = 0, with_points = 0;
+  for (const Range& range : ranges) {
+    for (const std::string interval : {"1m", "1h", "1d", ""}) {
+      for (const auto& event : events) {
+        StatsRequest req;
+        req.from_us = range.from;
+        req.to_us = range.to;
+        req.interval = interval;
+        req.event = event;
+        const std::string what = "from " + std::to_string(range.from.value_or(-1)) + " to " +
+                                 std::to_string(range.to.value_or(-1)) + " interval '" + interval +
+                                 "' event " + event.value_or("(none)");
+        const std::string from_duck = StatsAnswer(duck, req);
+        const std::string from_pg = StatsAnswer(pg_engine, req);
+        EXPECT_EQ(from_pg, from_duck) << what;
+        auto plan = PlanStats(req, clock_.NowMicros());
+        if (!plan.ok()) {
+          EXPECT_EQ(from_duck, std::string(StatusCodeName(StatusCode::kInvalidArgument)) + ": " +
+                                   plan.status().message())
+              << what;
+          continue;
+        }
+        ++answered;
+        const std::string expected = ExpectedStats(rows, *plan);
+        EXPECT_EQ(from_pg, "200 " + expected) << what;
+        if (expected.find("\"series\":[]") == std::string::npos) ++with_points;
+      }
+    }
+  }
+  // Most requests have something to count: the comparison is not of empty answers.
+  EXPECT_GE(answered, 120);
+  EXPECT_GE(with_points, 80);
+
+  // Too many points: the same refusal from both.
+  QueryOptions few;
+  few.max_rows = 20;
+  QueryEngine duck_few(few, duck_store->database(), &clock_);
+  ASSERT_TRUE(duck_few.Start().ok());
+  PostgresQueryEngine& pg_few = Engine(few);
+  StatsRequest wide;
+  wide.from_us = kDay0;
+  wide.to_us = kDay0 + 3 * kMicrosPerHour;
+  const std::string refused = StatsAnswer(duck_few, wide);
+  EXPECT_EQ(refused, std::string(StatusCodeName(StatusCode::kInvalidArgument)) +
+                         ": the stats have more than 20 points; filter by event or use a larger "
+                         "interval");
+  EXPECT_EQ(StatsAnswer(pg_few, wide), refused);
+  wide.interval = "1d";
+  wide.event = "Signup";
+  EXPECT_EQ(StatsAnswer(pg_few, wide), StatsAnswer(duck_few, wide));
+  EXPECT_EQ(StatsAnswer(pg_few, wide).rfind("200 ", 0), 0u) << StatsAnswer(pg_few, wide);
+}
+
+TEST_F(PostgresQueryTest, StatsRunWithinTheTimeoutAndTheEngineGoesOn) {
+  sluice::testing::TempDir dir;
+  auto duck_store = LoadRollups(MakeRollups(), dir.path());
+  ASSERT_NE(duck_store, nullptr);
+  QueryOptions limits;
+  limits.timeout = milliseconds(300);
+  PostgresQueryEngine& e = Engine(limits);
+  StatsRequest req;
+  req.from_us = kDay0;
+  req.to_us = kDay0 + kMicrosPerDay;
+  auto before = e.Stats(req);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+
+  // A lock held elsewhere keeps the stats query waiting: the statement timeout stops it.
+  auto locker = Open(db_->url());
+  ASSERT_NE(locker, nullptr);
+  Exec(*locker, "BEGIN; LOCK TABLE events_1m IN ACCESS EXCLUSIVE MODE");
+  const auto t0 = Steady::now();
+  auto blocked = e.Stats(req);
+  EXPECT_LT(Steady::now() - t0, milliseconds(3000));
+  EXPECT_EQ(blocked.status().code(), StatusCode::kDeadlineExceeded) << blocked.status().ToString();
+  EXPECT_EQ(blocked.status().message(), StatsTimedOut(limits.timeout).message());
+  Exec(*locker, "ROLLBACK");
+
+  auto after = e.Stats(req);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(*after, *before);
+  // Nothing of the stats' transaction is left open on the server.
+  EXPECT_EQ(Count(*admin_,
+                  "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                  "AND usename = '" +
+                      role_->name() + "' AND state <> 'idle'"),
+            0);
+}
+
+TEST_F(PostgresQueryTest, StatsRouteAsksThePostgresEngineWhenTold) {
+  const std::vector<Rollup> rows = MakeRollups();
+  sluice::testing::TempDir dir, empty_dir;
+  auto duck_store = LoadRollups(rows, dir.path());
+  ASSERT_NE(duck_store, nullptr);
+  // serve with --store postgres: its DuckDB database holds the Parquet history, no rollups.
+  auto empty_store = OpenDuckStore(empty_dir.path());
+  ASSERT_NE(empty_store, nullptr);
+  QueryEngine reference(QueryOptions{}, duck_store->database(), &clock_);
+  QueryEngine history_only(QueryOptions{}, empty_store->database(), &clock_);
+  ASSERT_TRUE(reference.Start().ok());
+  ASSERT_TRUE(history_only.Start().ok());
+  PostgresQueryEngine& pg_engine = Engine();
+
+  http::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.threads = 1;
+  http::Server duck_server(so), pg_server(so);
+  reference.RegisterRoutes(&duck_server, nullptr);
+  history_only.RegisterRoutes(&pg_server, nullptr, &pg_engine, &pg_engine);
+  ASSERT_TRUE(duck_server.Start().ok());
+  ASSERT_TRUE(pg_server.Start().ok());
+  http::TestClient duck_client(duck_server.LocalAddress()), pg_client(pg_server.LocalAddress());
+
+  const std::vector<std::string> targets = {
+      "/v1/stats?from=2024-05-01T00:00:00Z&to=2024-05-01T03:00:00Z&interval=1m",
+      "/v1/stats?from=2024-05-01T00:00:00Z&to=2024-05-03T00:00:00Z&interval=1h&event=Signup",
+      "/v1/"
+      "stats?from=2024-04-30T12:00:00Z&to=2024-05-04T00:00:00Z&interval=1d&event=%C3%89b%C3%A8ne",
+      "/v1/stats?from=1714521600&to=1714608000.5",
+      "/v1/stats?interval=1m&event=",
+      "/v1/stats",
+      // The refusals, 400 with the same sentence.
+      "/v1/stats?from=yesterday",
+      "/v1/stats?from=1714521600&to=1714525200&interval=2m",
+      "/v1/stats?from=1714521600&to=1714521600",
+      "/v1/stats?from=2024-04-01T00:00:00Z&to=2024-05-01T00:00:00Z&interval=1m",
+      "/v1/stats?event=%FF",
+  };
+  int with_counts = 0, refused = 0;
+  for (const std::string& target : targets) {
+    auto from_duck = duck_client.Get(target);
+    auto from_pg = pg_client.Get(target);
+    ASSERT_TRUE(from_duck.ok() && from_pg.ok()) << target;
+    EXPECT_EQ(from_pg->status, from_duck->status) << target << ": " << from_pg->body;
+    EXPECT_EQ(from_pg->body, from_duck->body) << target;
+    if (from_pg->status == 400) ++refused;
+    if (from_pg->status == 200 && from_pg->body.find("\"series\":[]") == std::string::npos) {
+      ++with_counts;
+    }
+  }
+  EXPECT_EQ(refused, 5);
+  EXPECT_GE(with_counts, 5);
+  // The history-only engine itself has nothing to count: the answers above came from PostgreSQL.
+  auto own = history_only.Stats({});
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_NE(own->find("\"series\":[],\"total\":0"), std::string::npos) << *own;
+  duck_server.Stop(milliseconds(1000));
+  pg_server.Stop(milliseconds(1000));
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <future>
 
 #include "common/json_writer.h"
 #include "event/parser.h"
@@ -14,11 +13,6 @@ namespace sluice::query {
 namespace {
 
 using Steady = std::chrono::steady_clock;
-
-constexpr int64_t kMicrosPerMinute = 60'000'000;
-constexpr int64_t kMicrosPerHour = 60 * kMicrosPerMinute;
-constexpr int64_t kMicrosPerDay = 24 * kMicrosPerHour;
-constexpr int64_t kMaxStatsBuckets = 10'080;  // a week of minutes
 
 // ---- RAII for DuckDB's C handles ------------------------------------------------------------
 
@@ -148,13 +142,6 @@ QueryReply FromPrepareError(const char* message) {
     return Reply(QueryOutcome::kError, Status::Internal(std::move(m)));
   }
   return Reply(QueryOutcome::kInvalid, Status::InvalidArgument(std::move(m)));
-}
-
-Result<int64_t> IntervalMicros(const std::string& interval) {
-  if (interval == "1m") return kMicrosPerMinute;
-  if (interval == "1h") return kMicrosPerHour;
-  if (interval == "1d") return kMicrosPerDay;
-  return Status::InvalidArgument("interval \"" + interval + "\" is not one of 1m, 1h, 1d");
 }
 
 }  // namespace
@@ -304,45 +291,17 @@ QueryReply QueryEngine::RunQuery(Worker& worker, const std::string& sql) {
 // ---- stats ---------------------------------------------------------------------------------
 
 void QueryEngine::StatsAsync(StatsRequest request, StatsCallback done) {
-  auto shared_done = std::make_shared<StatsCallback>(std::move(done));
-  auto task = [this, request = std::move(request), shared_done](int worker) {
-    if (worker == WorkerPool::kAbandoned) {
-      return (*shared_done)(Status::Unavailable("the query engine is shutting down"));
-    }
-    (*shared_done)(RunStats(*workers_[worker], request));
-  };
-  if (Status st = pool_.Enqueue(std::move(task)); !st.ok()) (*shared_done)(std::move(st));
-}
-
-Result<std::string> QueryEngine::Stats(const StatsRequest& request) {
-  std::promise<Result<std::string>> promise;
-  auto future = promise.get_future();
-  StatsAsync(request, [&promise](Result<std::string> r) { promise.set_value(std::move(r)); });
-  return future.get();
+  SubmitStats(
+      pool_,
+      [this, request = std::move(request)](int worker) {
+        return RunStats(*workers_[worker], request);
+      },
+      std::move(done));
 }
 
 Result<std::string> QueryEngine::RunStats(Worker& worker, const StatsRequest& request) {
   const auto t0 = Steady::now();
-  const int64_t to = request.to_us.value_or(clock_->NowMicros());
-  const int64_t from = request.from_us.value_or(to - kMicrosPerHour);
-  if (from >= to) {
-    return Status::InvalidArgument("from (" + event::FormatTimestamp(from) +
-                                   ") must be before to (" + event::FormatTimestamp(to) + ")");
-  }
-  std::string interval = request.interval;
-  if (interval.empty()) {
-    int64_t span = to - from;
-    interval = span <= 6 * kMicrosPerHour ? "1m" : span <= 14 * kMicrosPerDay ? "1h" : "1d";
-  }
-  SLUICE_ASSIGN_OR_RETURN(int64_t step, IntervalMicros(interval));
-  // Work in floor-aligned buckets: the first holds `from`, the last holds `to - 1`.
-  auto floor_to = [step](int64_t t) { return t - (((t % step) + step) % step); };
-  int64_t buckets = (floor_to(to - 1) - floor_to(from)) / step + 1;
-  if (buckets > kMaxStatsBuckets) {
-    return Status::InvalidArgument("from..to spans " + std::to_string(buckets) + " buckets of " +
-                                   interval + ", more than " + std::to_string(kMaxStatsBuckets) +
-                                   "; use a larger interval or a shorter range");
-  }
+  SLUICE_ASSIGN_OR_RETURN(const StatsPlan plan, PlanStats(request, clock_->NowMicros()));
 
   // Integer bucketing in SQL: independent of the session time zone.
   static constexpr const char* kSql =
@@ -362,12 +321,13 @@ Result<std::string> QueryEngine::RunStats(Worker& worker, const StatsRequest& re
       return Status::Internal(std::string("preparing the stats query: ") +
                               duckdb_prepare_error(prepared.h));
     }
-    std::string event_filter = request.event.value_or("");
-    bool bound = duckdb_bind_int64(prepared.h, 1, step) == DuckDBSuccess &&
-                 duckdb_bind_timestamp_tz(prepared.h, 2, duckdb_timestamp{from}) == DuckDBSuccess &&
-                 duckdb_bind_timestamp_tz(prepared.h, 3, duckdb_timestamp{to}) == DuckDBSuccess &&
-                 (request.event ? duckdb_bind_varchar(prepared.h, 4, event_filter.c_str())
-                                : duckdb_bind_null(prepared.h, 4)) == DuckDBSuccess;
+    std::string event_filter = plan.event.value_or("");
+    bool bound =
+        duckdb_bind_int64(prepared.h, 1, plan.step_us) == DuckDBSuccess &&
+        duckdb_bind_timestamp_tz(prepared.h, 2, duckdb_timestamp{plan.from_us}) == DuckDBSuccess &&
+        duckdb_bind_timestamp_tz(prepared.h, 3, duckdb_timestamp{plan.to_us}) == DuckDBSuccess &&
+        (plan.event ? duckdb_bind_varchar(prepared.h, 4, event_filter.c_str())
+                    : duckdb_bind_null(prepared.h, 4)) == DuckDBSuccess;
     if (!bound) return Status::Internal("binding the stats query's parameters failed");
     OwnedResult result;
     duckdb_state st = duckdb_execute_prepared_streaming(prepared.h, &result.r);
@@ -376,22 +336,10 @@ Result<std::string> QueryEngine::RunStats(Worker& worker, const StatsRequest& re
       return FromDuckError(duckdb_result_error_type(&result.r), duckdb_result_error(&result.r))
           .result.status();
     }
-    JsonWriter w;
-    w.BeginObject().Key("interval").String(interval);
-    w.Key("from").String(event::FormatTimestamp(from));
-    w.Key("to").String(event::FormatTimestamp(to));
-    w.Key("series").BeginArray();
-    int64_t total = 0;
-    uint64_t rows = 0;
+    StatsJson json(plan, options_.max_rows);
     while (duckdb_data_chunk raw = duckdb_fetch_chunk(result.r)) {
       Chunk chunk{raw};
       idx_t size = duckdb_data_chunk_get_size(chunk.h);
-      rows += size;
-      if (rows > options_.max_rows) {
-        return Status::InvalidArgument("the stats have more than " +
-                                       std::to_string(options_.max_rows) +
-                                       " points; filter by event or use a larger interval");
-      }
       auto* bucket =
           static_cast<int64_t*>(duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk.h, 0)));
       duckdb_vector events = duckdb_data_chunk_get_vector(chunk.h, 1);
@@ -399,27 +347,21 @@ Result<std::string> QueryEngine::RunStats(Worker& worker, const StatsRequest& re
       auto* counts =
           static_cast<int64_t*>(duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk.h, 2)));
       for (idx_t r = 0; r < size; ++r) {
-        w.BeginObject().Key("t").String(event::FormatTimestamp(bucket[r]));
-        w.Key("event").String(
-            std::string_view(duckdb_string_t_data(&names[r]), duckdb_string_t_length(names[r])));
-        w.Key("count").Int(counts[r]).EndObject();
-        total += counts[r];
+        SLUICE_RETURN_IF_ERROR(json.Add(
+            bucket[r],
+            std::string_view(duckdb_string_t_data(&names[r]), duckdb_string_t_length(names[r])),
+            counts[r]));
       }
     }
     if (const char* e = duckdb_result_error(&result.r)) {
       return FromDuckError(duckdb_result_error_type(&result.r), e).result.status();
     }
-    w.EndArray().Key("total").Int(total).EndObject();
-    return w.Take();
+    return json.Finish();
   }();
   const bool timed_out = watchdog_.Disarm(ticket);
   EndTransaction(worker);
-  if (stopping_ && !out.ok()) return Status::Unavailable("the query engine is shutting down");
-  if (timed_out && !out.ok()) {
-    return Status::DeadlineExceeded("the stats query ran longer than the " +
-                                    LimitText(options_.timeout) +
-                                    " limit (--query-timeout) and was stopped");
-  }
+  if (stopping_ && !out.ok()) return StatsShuttingDown();
+  if (timed_out && !out.ok()) return StatsTimedOut(options_.timeout);
   return out;
 }
 

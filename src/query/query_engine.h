@@ -38,9 +38,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +46,7 @@
 #include "common/status.h"
 #include "duck/duck.h"
 #include "query/sql_engine.h"
+#include "query/stats.h"
 #include "query/watchdog.h"
 #include "query/worker_pool.h"
 
@@ -58,18 +57,8 @@ class KeyStore;
 
 namespace sluice::query {
 
-// GET /v1/stats: event counts over time from the rollup table events_1m.
-struct StatsRequest {
-  std::optional<int64_t> from_us;    // default: to - 1 h
-  std::optional<int64_t> to_us;      // default: now
-  std::string interval;              // "1m", "1h", "1d"; empty: chosen from the range
-  std::optional<std::string> event;  // only this event name
-};
-
-class QueryEngine : public SqlEngine {
+class QueryEngine : public SqlEngine, public StatsEngine {
  public:
-  using StatsCallback = std::function<void(Result<std::string>)>;
-
   // `db` is shared with its owner (the hot store) and must already carry the sandbox.
   QueryEngine(QueryOptions options, std::shared_ptr<duck::Database> db,
               Clock* clock = SystemClock());
@@ -86,20 +75,19 @@ class QueryEngine : public SqlEngine {
   // limit, Unavailable when busy or stopped, IOError/Internal when the engine failed.
   void ExecuteAsync(std::string sql, QueryCallback done) override;
 
-  // Counts per bucket and event over [from, to):
-  // {"interval":"1m","from":"…Z","to":"…Z","series":[{"t":"…Z","event":"…","count":N},…],
-  //  "total":N}. Buckets are aligned to multiples of the interval since the Unix epoch (UTC
-  // days for 1d); events without a name have event "". InvalidArgument for a bad range or
-  // interval, more than 10080 buckets or more than max_rows points; the query's own limits
-  // (timeout, read-only transaction) apply.
-  Result<std::string> Stats(const StatsRequest& request);
-  void StatsAsync(StatsRequest request, StatsCallback done);
+  // StatsEngine, over this database's events_1m (query/stats.h has the document, the
+  // bucketing and the caps): counts per bucket and event over [from, to), in a read-only
+  // transaction within the timeout, at most max_rows points.
+  void StatsAsync(StatsRequest request, StatsCallback done) override;
 
   // POST /v1/query and GET /v1/stats. `keys` (borrowed; may be null or empty = open) must
   // outlive the server. "engine":"postgres" queries go to `postgres` (borrowed; null: refused
-  // as not configured). This engine and `postgres` must outlive the server's Stop().
+  // as not configured). GET /v1/stats asks `stats` (borrowed), or this engine when it is null:
+  // pass the PostgreSQL engine when the rollups live in PostgreSQL (--store postgres://…),
+  // where this database's events_1m stays empty. This engine, `postgres` and `stats` must
+  // outlive the server's Stop().
   void RegisterRoutes(http::Server* server, const http::KeyStore* keys,
-                      SqlEngine* postgres = nullptr);
+                      SqlEngine* postgres = nullptr, StatsEngine* stats = nullptr);
 
   const QueryOptions& options() const { return options_; }
 

@@ -153,7 +153,7 @@ Result<StatsRequest> ParseStatsRequest(const http::Request& req) {
 }  // namespace
 
 void QueryEngine::RegisterRoutes(http::Server* server, const http::KeyStore* keys,
-                                 SqlEngine* postgres) {
+                                 SqlEngine* postgres, StatsEngine* stats) {
   server->Route("POST", "/v1/query", [this, keys, postgres](http::Request& req,
                                                             http::Responder done) {
     if (auto denied = CheckReadKey(keys, req)) return done(std::move(*denied));
@@ -165,14 +165,16 @@ void QueryEngine::RegisterRoutes(http::Server* server, const http::KeyStore* key
       done(ErrorResponse(HttpStatusFor(reply.outcome), reply.result.status()));
     });
   });
-  server->Route("GET", "/v1/stats", [this, keys](http::Request& req, http::Responder done) {
+  StatsEngine* stats_engine = stats != nullptr ? stats : this;
+  server->Route("GET", "/v1/stats", [stats_engine, keys](http::Request& req, http::Responder done) {
     if (auto denied = CheckReadKey(keys, req)) return done(std::move(*denied));
     Result<StatsRequest> request = ParseStatsRequest(req);
     if (!request.ok()) return done(ErrorResponse(400, request.status()));
-    StatsAsync(std::move(request).value(), [done = std::move(done)](Result<std::string> r) {
+    auto reply = [done = std::move(done)](Result<std::string> r) {
       if (r.ok()) return done(http::Response::Json(200, std::move(r).value()));
       done(ErrorResponse(StatusForStats(r.status()), r.status()));
-    });
+    };
+    stats_engine->StatsAsync(std::move(request).value(), std::move(reply));
   });
 }
 

@@ -61,6 +61,21 @@ void ExpectExactlyAcked(http::TestClient& c, const std::set<std::string>& acked,
   EXPECT_LE(distinct.size(), acked.size() + in_flight);
 }
 
+// The "total" of a GET /v1/stats answer; -1 (and a failure) for anything but a 200 with one.
+int64_t StatsTotal(http::TestClient& c, const std::string& target) {
+  auto r = c.Get(target);
+  if (!r.ok() || r->status != 200) {
+    ADD_FAILURE() << target << " -> " << (r.ok() ? r->body : r.status().ToString());
+    return -1;
+  }
+  simdjson::dom::parser parser;
+  int64_t total = -1;
+  if (parser.parse(r->body)["total"].get(total) != simdjson::SUCCESS) {
+    ADD_FAILURE() << target << " -> " << r->body;
+  }
+  return total;
+}
+
 class PostgresIntegration : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -106,6 +121,11 @@ TEST_F(PostgresIntegration, TwoHundredThousandEventsInPostgresThenInParquet) {
       200'000);
   EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events", "postgres"), 200'000);
   EXPECT_EQ(QueryInt(c, "SELECT sum(count) FROM events_1m", "postgres"), 200'000);
+  // GET /v1/stats counts PostgreSQL's rollups (the DuckDB database has none): the last hour
+  // holds every event; a third of each client's are "Order Completed" (Batch's i % 3 == 0).
+  EXPECT_EQ(StatsTotal(c, "/v1/stats"), 200'000);
+  EXPECT_EQ(StatsTotal(c, "/v1/stats?interval=1h&event=Order%20Completed"),
+            kClients * ((kPerClient + 2) / 3));
   // … and, once their windows close, in the Parquet files the DuckDB engine reads.
   EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 200'000, std::chrono::seconds(120)),
             200'000);
