@@ -17,7 +17,9 @@
 #
 # Usage: bench/export_window.sh [BUILD_DIR]
 #   env: FILL_SECONDS (default 30), EXPORT_INTERVAL seconds (default 600; 60 for a quick check),
-#        RATE events/s offered during the export (default 12000). Reports in BUILD_DIR/bench-export.
+#        RATE events/s offered during the export (default 12000), TEMPLATES (default 100000
+#        distinct event templates: the load generator's default 1024 makes data that zstd
+#        packs into ~4 bytes an event, far from real). Reports in BUILD_DIR/bench-export.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
@@ -25,6 +27,7 @@ sluice="$build/sluice"
 fill="${FILL_SECONDS:-30}"
 interval="${EXPORT_INTERVAL:-600}"
 rate="${RATE:-12000}"
+templates="${TEMPLATES:-100000}"
 grace=30
 out="$build/bench-export"
 mkdir -p "$out"
@@ -40,7 +43,7 @@ json() {  # json FILE KEY: one value of a bench JSON report
 # Offers RATE events/s until stopped; sets $bench_pid.
 start_load() {
   "$sluice" bench --url "http://$addr" --batch 20 --rate "$rate" --connections 16 \
-    --duration 86400 --format json --out "$1" >/dev/null 2>>"$out/bench.log" &
+    --templates "$templates" --duration 86400 --format json --out "$1" >/dev/null 2>>"$out/bench.log" &
   bench_pid=$!
 }
 # SIGINT: the run ends, answers in flight are waited for, the report is written.
@@ -56,7 +59,7 @@ window_end=$(( fill_start - fill_start % interval + interval ))
 close_at=$(( window_end + grace ))
 start_server --loader=false --log-level warn
 "$sluice" bench --url "http://$addr" --batch 100 --connections 16 --duration "$fill" \
-  --format json --out "$out/fill.json" >/dev/null
+  --templates "$templates" --format json --out "$out/fill.json" >/dev/null
 stop_server
 echo "filled: $(json "$out/fill.json" events_acked) events in ${fill} s;" \
   "window ends $(date -u -d "@$window_end" +%H:%M:%SZ), closes $(date -u -d "@$close_at" +%H:%M:%SZ)"

@@ -6,7 +6,9 @@
 #  2. freshness at the seed rate: 12,000 events/s offered in batches of 20 for DURATION s with
 #     a probe every 100 ms (ack → visible in /v1/query).
 # Usage: bench/pipeline.sh [BUILD_DIR]   env: EVENTS (default 1000000), DURATION (default 60),
-#        REPEAT (default 3). Raw reports in $OUT (default BUILD_DIR/bench-pipeline).
+#        REPEAT (default 3), TEMPLATES (distinct event templates; default 0 = the load
+#        generator's 1024, repetitive data; 100000 is closer to real events and slower to
+#        compress). Raw reports in $OUT (default BUILD_DIR/bench-pipeline).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
@@ -14,16 +16,18 @@ sluice="$build/sluice"
 events="${EVENTS:-1000000}"
 duration="${DURATION:-60}"
 repeat="${REPEAT:-3}"
+templates="${TEMPLATES:-0}"
 out="${OUT:-$build/bench-pipeline}"
 mkdir -p "$out"
 source "$root/bench/lib.sh"
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $events events; ${duration}s freshness runs; x$repeat"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $events events; ${duration}s freshness runs; x$repeat; templates $templates"
 for i in $(seq "$repeat"); do
   rm -rf "$data/d"
   start_server --loader=false --log-level warn
   # Closed loop until EVENTS are acknowledged: duration from the rate of the first run.
   "$sluice" bench --url "http://$addr" --endpoint batch --batch 100 --connections 16 \
+    --templates "$templates" \
     --duration "$(( events / 150000 + 1 ))" --format json --out "$out/fill-$i.json" >/dev/null
   stop_server
   /usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KiB max RSS" \
@@ -44,6 +48,7 @@ for i in $(seq "$repeat"); do
   rm -rf "$data/d"
   start_server --log-level warn
   "$sluice" bench --url "http://$addr" --endpoint batch --batch 20 --rate 12000 \
+    --templates "$templates" \
     --connections 16 --duration "$duration" --probe-interval 0.1 --format json \
     --out "$out/fresh-$i.json" >/dev/null
   stop_server
