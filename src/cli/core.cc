@@ -99,6 +99,16 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
     return Status::InvalidArgument(
         "--pg-partition must be a whole multiple of --export-interval (e.g. 1h for 10m)");
   }
+  // Automatic: a full DuckDB row group (122,880 rows), which DuckDB writes straight to the
+  // database file, compressed, instead of to the WAL and again at the next checkpoint
+  // (measured: ~105,000 events/s from a full buffer against ~85,000 with batches of 20,000).
+  // PostgreSQL gains nothing from batches that large.
+  p.loader_batch_events = c.loader_batch_events != 0 ? c.loader_batch_events
+                          : p.postgres               ? 20'000
+                                                     : 122'880;
+  if (c.duckdb_threads < 0 || c.duckdb_threads > 256) {
+    return Status::InvalidArgument("--duckdb-threads must be between 0 (one per core) and 256");
+  }
   if (c.pg_partitions_ahead < 0 || c.pg_partitions_ahead > 1000) {
     return Status::InvalidArgument("--pg-partitions-ahead must be between 0 and 1000");
   }
@@ -204,6 +214,7 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   so.parquet_glob = parquet_glob;
   so.sandbox.allowed_directories = {core->data_dir.string(), objects_root};
   so.sandbox.memory_limit = config.duckdb_memory_limit;
+  so.threads = config.duckdb_threads;
   auto duck_or = store::DuckDbStore::Open(so);
   if (!duck_or.ok()) {
     spdlog::error("cannot open the hot store: {}", duck_or.status().ToString());
@@ -237,7 +248,7 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   for (Shard& shard : core->shards) {
     loader::LoaderOptions lo;
     lo.shard = shard.name;
-    lo.max_batch_records = config.loader_batch_events;
+    lo.max_batch_records = parsed.loader_batch_events;
     lo.max_batch_delay = parsed.loader_batch_delay;
     lo.dedup_window = parsed.dedup_window;
     lo.dedup_max_ids = config.dedup_max_ids;

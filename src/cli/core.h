@@ -35,6 +35,7 @@ struct Parsed {
   std::chrono::milliseconds loader_batch_delay, query_timeout;
   std::chrono::milliseconds pg_partition, replica_wait;
   int buffer_shards;  // resolved from --buffer-shards (0 = auto)
+  size_t loader_batch_events;  // resolved from --loader-batch-events (0 = auto)
   bool postgres;      // --store postgres://…
 };
 

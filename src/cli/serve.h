@@ -50,11 +50,12 @@ struct ServeConfig {
   std::string dedup_window = "10m";
   size_t dedup_max_ids = 5'000'000;
   bool loader = true;  // false: events are buffered but not loaded (maintenance, benchmarks)
-  size_t loader_batch_events = 20'000;
+  size_t loader_batch_events = 0;  // 0 = automatic: 122,880 for DuckDB, 20,000 for PostgreSQL
   std::string loader_batch_delay = "200ms";
   std::string query_timeout = "30s";
   uint64_t query_max_rows = 100'000;
   std::string duckdb_memory_limit = "4GB";
+  int duckdb_threads = 0;  // DuckDB worker threads of the hot store database; 0 = one per core
   int query_connections = 2;
 };
 

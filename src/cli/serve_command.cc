@@ -72,12 +72,16 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
   opt("dedup-max-ids", &cfg->dedup_max_ids, "Most event_ids remembered for dedup (~50 B each)");
   opt("loader", &cfg->loader,
       "Load the buffer into the hot store (false: only buffer, e.g. during maintenance)");
-  opt("loader-batch-events", &cfg->loader_batch_events, "Most events per hot store commit");
+  opt("loader-batch-events", &cfg->loader_batch_events,
+      "Most events per hot store commit (0 = automatic: 122880, one DuckDB row group; 20000 "
+      "for PostgreSQL)");
   opt("loader-batch-delay", &cfg->loader_batch_delay,
       "Commit a batch at most this long after its first event (freshness)");
   opt("query-timeout", &cfg->query_timeout, "Stop a query running longer than this");
   opt("query-max-rows", &cfg->query_max_rows, "Refuse results with more rows than this");
   opt("duckdb-memory-limit", &cfg->duckdb_memory_limit, "Memory limit of the embedded DuckDB");
+  opt("duckdb-threads", &cfg->duckdb_threads,
+      "Worker threads of the embedded DuckDB (queries, checkpoints); 0 = one per core");
   opt("query-connections", &cfg->query_connections, "Queries that may run at once");
   return config_path;
 }
