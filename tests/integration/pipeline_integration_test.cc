@@ -356,8 +356,11 @@ TEST(PipelineIntegration, BenchStoppedBySigintStillReports) {
   std::string out;
   const auto start = std::chrono::steady_clock::now();
   // coreutils' timeout sends SIGINT after 3 s and exits with the bench's own exit code.
+  // --foreground: otherwise timeout signals the child and then its own process group, which
+  // holds the child too, and a second SIGINT means "quit without the report".
   const int rc = SluiceProcess::RunProgram(
-      {"timeout", "--preserve-status", "--signal=INT", "3", SluiceBinary(), "bench", "--url",
+      {"timeout", "--foreground", "--preserve-status", "--signal=INT", "3", SluiceBinary(),
+       "bench", "--url",
        "http://" + (*proc)->address(), "--rate", "2000", "--batch", "20", "--connections", "4",
        "--duration", "600", "--out", report_path},
       &out);
