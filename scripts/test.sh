@@ -23,7 +23,11 @@ stop_pg() {
   pg_stop "$pg_tmp/primary"
   rm -rf "$pg_tmp"
 }
-trap stop_pg EXIT
+stop_peers() {
+  if [[ -n "${redis_tmp:-}" ]]; then redis_stop "$redis_tmp"; rm -rf "$redis_tmp"; fi
+  stop_pg
+}
+trap stop_peers EXIT
 pg_port="$(pg_free_port)"
 pg_start_primary "$pg_tmp/primary" "$pg_port"
 pg_replica_port="$(pg_free_port)"
@@ -32,6 +36,15 @@ export SLUICE_TEST_PG_URL="postgresql://postgres@127.0.0.1:$pg_port/sluice"
 export SLUICE_TEST_PG_REPLICA_URL="postgresql://postgres@127.0.0.1:$pg_replica_port/sluice"
 # Tests that need PostgreSQL fail, rather than skip, when the variables above are missing.
 export SLUICE_REQUIRE_PG=1
+
+echo "== starting redis-server (scripts/redis.sh)"
+source "$root/scripts/redis.sh"
+redis_tmp="$(mktemp -d /tmp/sluice-test-redis-XXXXXX)"
+redis_port="$(redis_free_port)"
+redis_start "$redis_tmp" "$redis_port"
+export SLUICE_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
+# Tests that need Redis fail, rather than skip, when the variable above is missing.
+export SLUICE_REQUIRE_REDIS=1
 
 echo "== unit and integration tests (ctest)"
 (cd "$build" && ctest --output-on-failure -j2 --timeout 900) || status=$?

@@ -6,12 +6,14 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "buffer/buffer.h"
 #include "buffer/buffer_test_util.h"
 #include "buffer/disk_log.h"
 #include "buffer/memory_buffer.h"
+#include "buffer/redis_streams.h"
 
 namespace sluice::buffer {
 namespace {
@@ -20,7 +22,7 @@ using namespace std::chrono_literals;
 using testing::AppendAndWait;
 using testing::TempDir;
 
-// Both implementations count a record's payload plus 8 bytes of framing against the cap.
+// Every implementation counts a record's payload plus 8 bytes of framing against the cap.
 constexpr uint64_t kFramingBytes = 8;
 constexpr size_t kAll = 1'000'000;
 
@@ -42,9 +44,33 @@ struct MemoryKind {
   }
 };
 
+// Needs SLUICE_TEST_REDIS_URL; each buffer gets a stream of its own.
+struct RedisKind {
+  static std::unique_ptr<Buffer> Make(const std::string&, uint64_t max_bytes) {
+    RedisStreamsOptions options;
+    options.url = testing::RedisTestUrl();
+    options.stream = testing::UniqueStreamName();
+    options.max_bytes = max_bytes;
+    auto buffer = RedisStreams::Open(options);
+    EXPECT_TRUE(buffer.ok()) << buffer.status().ToString();
+    return buffer.ok() ? std::move(*buffer) : nullptr;
+  }
+};
+
 template <typename Kind>
 class BufferContractTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    if constexpr (std::is_same_v<Kind, RedisKind>) {
+      if (testing::RedisTestUrl().empty()) {
+        if (testing::RedisRequired()) {
+          FAIL() << "SLUICE_REQUIRE_REDIS=1 but SLUICE_TEST_REDIS_URL is unset";
+        }
+        GTEST_SKIP() << testing::kRedisSkipMessage;
+      }
+    }
+  }
+
   std::unique_ptr<Buffer> Make(uint64_t max_bytes = 1ull << 30) {
     return Kind::Make(dir_.path(), max_bytes);
   }
@@ -58,12 +84,14 @@ class BufferContractTest : public ::testing::Test {
   TempDir dir_;
 };
 
-using Kinds = ::testing::Types<DiskLogKind, MemoryKind>;
+using Kinds = ::testing::Types<DiskLogKind, MemoryKind, RedisKind>;
 class KindNames {
  public:
   template <typename T>
   static std::string GetName(int) {
-    return std::is_same_v<T, DiskLogKind> ? "DiskLog" : "MemoryBuffer";
+    if constexpr (std::is_same_v<T, DiskLogKind>) return "DiskLog";
+    if constexpr (std::is_same_v<T, MemoryKind>) return "MemoryBuffer";
+    return "RedisStreams";
   }
 };
 TYPED_TEST_SUITE(BufferContractTest, Kinds, KindNames);

@@ -1,0 +1,274 @@
+// RedisStreams beyond the shared contract (buffer_contract_test.cc): URL parsing, one
+// transaction per Append, Redis down, maxmemory under noeviction, password and db from the URL,
+// state across reopen. Each test starts its own redis-server with scripts/redis.sh (so it may
+// stop it or change its limits); they run when SLUICE_TEST_REDIS_URL is set, as with the
+// contract suite, which is how scripts/test.sh says "redis-server is installed".
+#include "buffer/redis_streams.h"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "buffer/buffer_test_util.h"
+
+namespace sluice::buffer {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::AppendAndWait;
+using testing::TempDir;
+
+TEST(ParseRedisUrlTest, ParsesHostPortPasswordAndDb) {
+  auto u = ParseRedisUrl("redis://:s3cret@127.0.0.1:6380/3");
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 6380);
+  EXPECT_EQ(u->user, "");
+  EXPECT_EQ(u->password, "s3cret");
+  EXPECT_EQ(u->db, 3);
+
+  auto d = ParseRedisUrl("redis://localhost");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->host, "localhost");
+  EXPECT_EQ(d->port, 6379);
+  EXPECT_EQ(d->password, "");
+  EXPECT_EQ(d->db, 0);
+
+  auto acl = ParseRedisUrl("redis://ingest:pw@h:1/");
+  ASSERT_TRUE(acl.ok());
+  EXPECT_EQ(acl->user, "ingest");
+  EXPECT_EQ(acl->password, "pw");
+  EXPECT_EQ(acl->db, 0);
+
+  EXPECT_EQ(ParseRedisUrl("http://h:1").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseRedisUrl("redis://h:99999").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseRedisUrl("redis://h:1/x").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseRedisUrl("redis://nopass@h").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseRedisUrl("redis://:1").status().code(), StatusCode::kInvalidArgument);
+}
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+// A redis-server of this test's own, started and stopped with scripts/redis.sh.
+class PrivateRedis {
+ public:
+  // `extra` are redis.conf lines, e.g. "maxmemory 2mb".
+  explicit PrivateRedis(std::vector<std::string> extra = {}) {
+    std::string cmd = "bash -c 'source " SLUICE_SOURCE_DIR "/scripts/redis.sh && "
+                      "p=$(redis_free_port) && redis_start " + dir_.path() + "/redis $p";
+    for (const std::string& line : extra) cmd += " \"" + line + "\"";
+    cmd += " && echo $p'";
+    FILE* out = popen(cmd.c_str(), "r");
+    if (out == nullptr) return;
+    char buf[32] = {};
+    if (fgets(buf, sizeof buf, out) != nullptr) port_ = std::atoi(buf);
+    if (pclose(out) != 0) port_ = 0;
+  }
+  ~PrivateRedis() { Stop(); }
+
+  void Stop() {
+    std::string cmd = "bash -c 'source " SLUICE_SOURCE_DIR "/scripts/redis.sh && redis_stop " +
+                      dir_.path() + "/redis'";
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+  }
+
+  int port() const { return port_; }
+  std::string url(const std::string& auth = "", const std::string& db = "") const {
+    return "redis://" + auth + "127.0.0.1:" + std::to_string(port_) + db;
+  }
+
+  // Runs one command on a fresh connection (after AUTH `password` when given).
+  ReplyPtr Command(const std::vector<std::string>& args, const std::string& password = "") {
+    std::unique_ptr<redisContext, RedisContextDeleter> c(redisConnect("127.0.0.1", port_));
+    if (!c || c->err) return nullptr;
+    if (!password.empty()) {
+      ReplyPtr auth(static_cast<redisReply*>(redisCommand(c.get(), "AUTH %s", password.c_str())));
+    }
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const std::string& a : args) {
+      argv.push_back(a.c_str());
+      lens.push_back(a.size());
+    }
+    return ReplyPtr(static_cast<redisReply*>(
+        redisCommandArgv(c.get(), static_cast<int>(args.size()), argv.data(), lens.data())));
+  }
+
+ private:
+  TempDir dir_;
+  int port_ = 0;
+};
+
+class RedisStreamsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (testing::RedisTestUrl().empty()) {
+      if (testing::RedisRequired()) {
+        FAIL() << "SLUICE_REQUIRE_REDIS=1 but SLUICE_TEST_REDIS_URL is unset";
+      }
+      GTEST_SKIP() << testing::kRedisSkipMessage;
+    }
+  }
+
+  static std::unique_ptr<RedisStreams> Open(const std::string& url, const std::string& stream,
+                                            uint64_t max_bytes = 1ull << 30) {
+    RedisStreamsOptions options;
+    options.url = url;
+    options.stream = stream;
+    options.max_bytes = max_bytes;
+    options.timeout = 1000ms;
+    auto b = RedisStreams::Open(options);
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return b.ok() ? std::move(*b) : nullptr;
+  }
+};
+
+// The cmdstat_NAME line's calls= count from INFO commandstats.
+long long Calls(const std::string& info, const std::string& name) {
+  const std::string key = "cmdstat_" + name + ":calls=";
+  size_t at = info.find(key);
+  if (at == std::string::npos) return 0;
+  return std::atoll(info.c_str() + at + key.size());
+}
+
+TEST_F(RedisStreamsTest, EachAppendIsOneTransaction) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  auto buffer = Open(redis.url(), "events");
+  ASSERT_NE(buffer, nullptr);
+  ASSERT_NE(redis.Command({"CONFIG", "RESETSTAT"}), nullptr);
+  std::vector<std::string> batch;
+  for (int i = 0; i < 50; ++i) batch.push_back("record-" + std::to_string(i));
+  ASSERT_TRUE(AppendAndWait(*buffer, batch).ok());
+  ASSERT_TRUE(AppendAndWait(*buffer, {"one more"}).ok());
+
+  ReplyPtr info = redis.Command({"INFO", "commandstats"});
+  ASSERT_NE(info, nullptr);
+  const std::string text(info->str, info->len);
+  EXPECT_EQ(Calls(text, "multi"), 2) << text;
+  EXPECT_EQ(Calls(text, "exec"), 2) << text;
+  EXPECT_EQ(Calls(text, "xadd"), 51) << text;
+
+  ReplyPtr first = redis.Command({"XRANGE", "events", "-", "+", "COUNT", "1"});
+  ASSERT_NE(first, nullptr);
+  ASSERT_EQ(first->elements, 1u);
+  EXPECT_EQ(std::string(first->element[0]->element[0]->str), "0-1");  // offset 0
+  EXPECT_EQ(std::string(first->element[0]->element[1]->element[0]->str), "r");
+  EXPECT_EQ(std::string(first->element[0]->element[1]->element[1]->str), "record-0");
+}
+
+TEST_F(RedisStreamsTest, RedisDownAnswersUnavailableQuicklyAndAcknowledgesNothing) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  auto buffer = Open(redis.url(), "events");
+  ASSERT_NE(buffer, nullptr);
+  ASSERT_TRUE(AppendAndWait(*buffer, {"stored"}).ok());
+  redis.Stop();
+
+  const auto start = std::chrono::steady_clock::now();
+  Status s = AppendAndWait(*buffer, {"lost", "lost too"});
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(buffer->Stats().next_offset, 1u);
+  EXPECT_EQ(buffer->Read(0, 10, 1000, 0ms).status().code(), StatusCode::kUnavailable);
+
+  // Nothing listens on the port any more: Open is refused too.
+  RedisStreamsOptions options;
+  options.url = redis.url();
+  options.timeout = 1000ms;
+  EXPECT_EQ(RedisStreams::Open(options).status().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(RedisStreamsTest, MaxmemoryUnderNoevictionIsResourceExhaustedAndStoresNothing) {
+  PrivateRedis redis({"maxmemory 3mb"});
+  ASSERT_NE(redis.port(), 0);
+  auto buffer = Open(redis.url(), "events");
+  ASSERT_NE(buffer, nullptr);
+  std::vector<std::string> batch(100, std::string(1000, 'x'));
+  Status s;
+  int ok_batches = 0;
+  for (; ok_batches < 200; ++ok_batches) {  // 20 MB would be far past 3 MB
+    s = AppendAndWait(*buffer, batch);
+    if (!s.ok()) break;
+  }
+  ASSERT_EQ(s.code(), StatusCode::kResourceExhausted) << s.ToString();
+  EXPECT_NE(s.message().find("OOM"), std::string::npos) << s.ToString();
+  EXPECT_GT(ok_batches, 0);
+  // The refused batch left nothing: the stream holds exactly the acknowledged records.
+  ReplyPtr len = redis.Command({"XLEN", "events"});
+  ASSERT_NE(len, nullptr);
+  EXPECT_EQ(static_cast<uint64_t>(len->integer), 100u * ok_batches);
+  EXPECT_EQ(buffer->Stats().next_offset, 100u * ok_batches);
+
+  // Committing frees memory in Redis, and appends succeed again.
+  ASSERT_TRUE(buffer->Commit(buffer->Stats().next_offset).ok());
+  ASSERT_NE(redis.Command({"MEMORY", "PURGE"}), nullptr);
+  EXPECT_TRUE(AppendAndWait(*buffer, {"after commit"}).ok());
+}
+
+TEST_F(RedisStreamsTest, PasswordAndDbComeFromTheUrl) {
+  PrivateRedis redis({"requirepass s3cret"});
+  ASSERT_NE(redis.port(), 0);
+  RedisStreamsOptions options;
+  options.stream = "events";
+  options.url = redis.url();  // no password
+  EXPECT_EQ(RedisStreams::Open(options).status().code(), StatusCode::kUnauthenticated);
+  options.url = redis.url(":wrong@");
+  EXPECT_EQ(RedisStreams::Open(options).status().code(), StatusCode::kUnauthenticated);
+
+  auto buffer = Open(redis.url(":s3cret@", "/3"), "events");
+  ASSERT_NE(buffer, nullptr);
+  ASSERT_TRUE(AppendAndWait(*buffer, {"a", "b"}).ok());
+  auto records = buffer->Read(0, 10, 1000, 0ms);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  EXPECT_EQ(records->size(), 2u);
+
+  ReplyPtr in_db0 = redis.Command({"XLEN", "events"}, "s3cret");
+  ASSERT_NE(in_db0, nullptr);
+  EXPECT_EQ(in_db0->integer, 0);  // the records went to db 3
+}
+
+TEST_F(RedisStreamsTest, ReopenRecoversOffsetsAndSizes) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  {
+    auto buffer = Open(redis.url(), "events");
+    ASSERT_NE(buffer, nullptr);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(AppendAndWait(*buffer, {std::string(10, 'a')}).ok());
+    ASSERT_TRUE(buffer->Commit(4).ok());
+  }
+  auto buffer = Open(redis.url(), "events");
+  ASSERT_NE(buffer, nullptr);
+  BufferStats s = buffer->Stats();
+  EXPECT_EQ(s.next_offset, 10u);
+  EXPECT_EQ(s.committed_offset, 4u);
+  EXPECT_EQ(s.used_bytes, 6 * (10 + RedisStreams::kRecordOverheadBytes));
+  ASSERT_TRUE(AppendAndWait(*buffer, {"eleventh"}).ok());
+  auto records = buffer->Read(4, 100, 100000, 0ms);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  ASSERT_EQ(records->size(), 7u);
+  EXPECT_EQ(records->back().offset, 10u);
+  EXPECT_EQ(records->back().payload, "eleventh");
+}
+
+TEST_F(RedisStreamsTest, RefusesAStreamWithForeignIds) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  ASSERT_NE(redis.Command({"XADD", "foreign", "*", "r", "x"}), nullptr);
+  RedisStreamsOptions options;
+  options.url = redis.url();
+  options.stream = "foreign";
+  EXPECT_EQ(RedisStreams::Open(options).status().code(), StatusCode::kCorruption);
+}
+
+}  // namespace
+}  // namespace sluice::buffer
