@@ -453,7 +453,8 @@ void RedisStreams::Close() {
     closed_ = true;
   }
   cv_.notify_all();
-  if (writer_.joinable()) writer_.join();
+  // From an append callback (the writer thread itself) the queue drains after we return.
+  if (writer_.joinable() && writer_.get_id() != std::this_thread::get_id()) writer_.join();
   std::lock_guard read_lock(read_mu_);  // a waiting Read returns within one slice
   read_conn_.reset();
 }
