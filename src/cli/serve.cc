@@ -148,7 +148,8 @@ int RunServe(const ServeConfig& config) {
   // min(max-body-bytes, 10% of the cap). Below that, appends start failing with 503.
   const uint64_t reserve = std::min<uint64_t>(parsed->max_body_bytes, parsed->buffer_max_bytes / 10);
   server.Route("GET", "/readyz", [&core, router, reserve](http::Request&, http::Responder done) {
-    // Ready while every shard that takes appends has room for a large request.
+    // Ready while every shard (also one left on disk, being drained) has room for a large
+    // request; "buffer" sums the shards that take appends.
     buffer::BufferStats total = router->Stats();
     bool full = false;
     JsonWriter w;
