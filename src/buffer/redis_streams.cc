@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <charconv>
 #include <utility>
@@ -137,19 +139,118 @@ Result<RedisUrl> ParseRedisUrl(const std::string& url) {
   return out;
 }
 
+namespace {
+
+// Takes the lease when free, renews it when ours. KEYS[1] lease key; ARGV consumer, TTL ms.
+constexpr const char* kLeaseScript =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end "
+    "if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end "
+    "return 0";
+
+// A flat [name, value, ...] reply's value for `name`, or nullptr.
+const redisReply* Field(const redisReply* r, std::string_view name) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY) return nullptr;
+  for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    if (r->element[i]->type == REDIS_REPLY_STRING && Str(r->element[i]) == name) {
+      return r->element[i + 1];
+    }
+  }
+  return nullptr;
+}
+
+// "0-0" (nothing yet) -> 0; "0-K" -> K (the offset after the entry).
+Result<uint64_t> OffsetAfter(std::string_view id) {
+  if (id == "0-0") return uint64_t{0};
+  auto off = OffsetOf(id);
+  if (!off.ok()) return off.status();
+  return *off + 1;
+}
+
+// Appends `entries` (an array of stream entries) to `out` while they continue the run that
+// starts at `from` and fit `max_records`/`max_bytes` (always one). Returns the highest offset
+// seen + 1 (0 when none), whether taken or not.
+Result<uint64_t> TakeRun(const redisReply* entries, uint64_t from, size_t max_records,
+                         size_t max_bytes, std::vector<Record>* out, size_t* bytes) {
+  uint64_t seen = 0;
+  bool broken = false;
+  for (size_t i = 0; i < entries->elements; ++i) {
+    const redisReply* e = entries->element[i];
+    if (e->type == REDIS_REPLY_NIL) continue;  // deleted entry (XDEL): not ours to report
+    auto rec = EntryRecord(e);
+    if (!rec.ok()) return rec.status();
+    seen = std::max(seen, rec->offset + 1);
+    if (broken || rec->offset < from) continue;
+    const uint64_t want = out->empty() ? from : out->back().offset + 1;
+    if (rec->offset != want || out->size() >= max_records ||
+        (!out->empty() && *bytes + rec->payload.size() > max_bytes)) {
+      broken = true;
+      continue;
+    }
+    *bytes += rec->payload.size();
+    out->push_back(std::move(*rec));
+  }
+  return seen;
+}
+
+}  // namespace
+
 RedisStreams::RedisStreams(RedisStreamsOptions options, RedisUrl url)
-    : options_(std::move(options)), url_(std::move(url)) {}
+    : options_(std::move(options)), url_(std::move(url)), lease_key_(options_.stream + ":lease") {}
 
 Result<std::unique_ptr<RedisStreams>> RedisStreams::Open(const RedisStreamsOptions& options) {
   auto url = ParseRedisUrl(options.url);
   if (!url.ok()) return url.status();
   if (options.stream.empty()) return Status::InvalidArgument("empty redis stream name");
+  if (options.group.empty() || options.consumer.empty()) {
+    return Status::InvalidArgument("redis consumer group and consumer names must not be empty");
+  }
+  if (options.claim_after < std::chrono::milliseconds(300)) {
+    return Status::InvalidArgument("redis claim-after must be at least 300ms");
+  }
+  if (options.wait_replicas < 0) return Status::InvalidArgument("redis wait must be >= 0");
   std::unique_ptr<RedisStreams> b(new RedisStreams(options, *url));
   auto conn = b->Connect();
   if (!conn.ok()) return conn.status();
-  if (Status s = b->LoadState(conn->get()); !s.ok()) return s;
+  // The group starts at the stream's beginning, so nothing already in it is skipped.
+  auto created =
+      Command(conn->get(), {"XGROUP", "CREATE", options.stream, options.group, "0", "MKSTREAM"});
+  if (!created.ok() && created.status().message().find("BUSYGROUP") == std::string::npos) {
+    return created.status().WithContext("creating consumer group " + options.group);
+  }
+  auto remote = b->ReadRemote(conn->get());
+  if (!remote.ok()) return remote.status();
+  {
+    std::lock_guard lock(b->mu_);
+    b->next_offset_ = remote->next;
+    b->first_offset_ = remote->first;
+    b->committed_offset_ = std::max(remote->group_point, remote->first);
+  }
+  b->ApplyRemote(*remote);
+  // Sizes of the retained backlog, once (XRANGE in pages): exact Stats from the start.
+  std::string start = "(" + (b->committed_offset_ == 0 ? std::string("0-0")
+                                                       : IdOf(b->committed_offset_ - 1));
+  for (;;) {
+    auto page = Command(conn->get(), {"XRANGE", options.stream, start, "+", "COUNT", "1000"});
+    if (!page.ok()) return page.status();
+    std::vector<Record> records;
+    for (size_t i = 0; i < (*page)->elements; ++i) {
+      auto rec = EntryRecord((*page)->element[i]);
+      if (!rec.ok()) return rec.status();
+      start = "(" + IdOf(rec->offset);
+      records.push_back(std::move(*rec));
+    }
+    if (records.empty()) break;
+    b->NoteSizes(records);
+  }
+  {
+    std::lock_guard read_lock(b->read_mu_);
+    b->delivered_ = remote->delivered;
+    b->acked_ = remote->group_point;
+  }
   b->writer_conn_ = std::move(*conn);
   b->writer_ = std::thread([raw = b.get()] { raw->WriterLoop(); });
+  b->heartbeat_ = std::thread([raw = b.get()] { raw->HeartbeatLoop(); });
   return b;
 }
 
@@ -176,55 +277,109 @@ Result<RedisContextPtr> RedisStreams::Connect() const {
   return c;
 }
 
-Status RedisStreams::LoadState(redisContext* c) {
+Result<RedisStreams::RemoteState> RedisStreams::ReadRemote(redisContext* c) const {
   const std::string& key = options_.stream;
-  uint64_t next = 0;
+  RemoteState out;
   auto info = Command(c, {"XINFO", "STREAM", key});
   if (!info.ok()) {
-    // A missing key is a new, empty stream; anything else is an error.
+    // A missing key is a new, empty stream (someone deleted it: offsets restart at 0).
     if (info.status().message().find("no such key") == std::string::npos) return info.status();
-  } else {
-    const redisReply* r = info->get();
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-      if (Str(r->element[i]) != "last-generated-id") continue;
-      std::string_view last = Str(r->element[i + 1]);
-      if (last != "0-0") {
-        auto off = OffsetOf(last);
-        if (!off.ok()) return off.status();
-        next = *off + 1;
+    return out;
+  }
+  if (const redisReply* last = Field(info->get(), "last-generated-id")) {
+    SLUICE_ASSIGN_OR_RETURN(out.next, OffsetAfter(Str(last)));
+  }
+  out.first = out.next;
+  const redisReply* first = Field(info->get(), "first-entry");
+  if (first != nullptr && first->type == REDIS_REPLY_ARRAY && first->elements == 2) {
+    SLUICE_ASSIGN_OR_RETURN(out.first, OffsetOf(Str(first->element[0])));
+  }
+  auto groups = Command(c, {"XINFO", "GROUPS", key});
+  if (!groups.ok()) return groups.status();
+  for (size_t i = 0; i < (*groups)->elements; ++i) {
+    const redisReply* g = (*groups)->element[i];
+    const redisReply* name = Field(g, "name");
+    const redisReply* pending = Field(g, "pending");
+    const redisReply* last = Field(g, "last-delivered-id");
+    if (name == nullptr || pending == nullptr || last == nullptr) {
+      return Status::Internal("XINFO GROUPS: unexpected reply shape");
+    }
+    SLUICE_ASSIGN_OR_RETURN(uint64_t delivered, OffsetAfter(Str(last)));
+    uint64_t point = delivered;
+    if (pending->integer > 0) {
+      auto summary = Command(c, {"XPENDING", key, std::string(Str(name))});
+      if (!summary.ok()) return summary.status();
+      if ((*summary)->elements >= 2 && (*summary)->element[1]->type == REDIS_REPLY_STRING) {
+        SLUICE_ASSIGN_OR_RETURN(point, OffsetOf(Str((*summary)->element[1])));
       }
     }
-  }
-  std::deque<uint64_t> sizes;
-  uint64_t first = next;
-  bool any = false;
-  std::string start = "-";
-  for (;;) {
-    auto page = Command(c, {"XRANGE", key, start, "+", "COUNT", "1000"});
-    if (!page.ok()) return page.status();
-    const redisReply* r = page->get();
-    if (r->elements == 0) break;
-    for (size_t i = 0; i < r->elements; ++i) {
-      auto rec = EntryRecord(r->element[i]);
-      if (!rec.ok()) return rec.status();
-      if (!any) first = rec->offset;
-      any = true;
-      sizes.push_back(rec->payload.size());
-      start = "(" + IdOf(rec->offset);
+    if (Str(name) == options_.group) {
+      out.delivered = delivered;
+      out.group_point = point;
+    } else {
+      out.others_point = std::min(out.others_point, point);
     }
   }
-  if (first + sizes.size() != next) {
-    return Status::Corruption("stream " + key + " has gaps: " + std::to_string(sizes.size()) +
-                              " entries from offset " + std::to_string(first) + " to " +
-                              std::to_string(next));
-  }
+  return out;
+}
+
+void RedisStreams::ApplyRemote(const RemoteState& r) {
   std::lock_guard lock(mu_);
-  next_offset_ = next;
-  committed_offset_ = first;
-  sizes_ = std::move(sizes);
-  used_bytes_ = 0;
-  for (uint64_t s : sizes_) used_bytes_ += s + kRecordOverheadBytes;
-  return Status::OK();
+  first_offset_ = std::max(first_offset_, r.first);
+  uint64_t committed = std::max({committed_offset_, r.group_point, r.first});
+  next_offset_ = std::max(next_offset_, r.next);
+  committed = std::min(committed, next_offset_);
+  while (committed_offset_ < committed) {
+    if (!sizes_.empty()) {
+      if (sizes_.front() == kUnknownSize) {
+        --unknown_;
+      } else {
+        known_bytes_ -= sizes_.front() + kRecordOverheadBytes;
+      }
+      sizes_.pop_front();
+    }
+    ++committed_offset_;
+  }
+  while (committed_offset_ + sizes_.size() < next_offset_) {
+    sizes_.push_back(kUnknownSize);
+    ++unknown_;
+  }
+}
+
+void RedisStreams::NoteSizes(const std::vector<Record>& records) {
+  std::lock_guard lock(mu_);
+  for (const Record& r : records) {
+    if (r.offset + 1 > next_offset_) next_offset_ = r.offset + 1;
+  }
+  while (committed_offset_ + sizes_.size() < next_offset_) {
+    sizes_.push_back(kUnknownSize);
+    ++unknown_;
+  }
+  for (const Record& r : records) {
+    if (r.offset < committed_offset_) continue;
+    uint32_t& size = sizes_[r.offset - committed_offset_];
+    if (size != kUnknownSize) continue;
+    size = static_cast<uint32_t>(r.payload.size());
+    --unknown_;
+    known_bytes_ += r.payload.size() + kRecordOverheadBytes;
+    seen_bytes_ += r.payload.size();
+    ++seen_records_;
+  }
+}
+
+void RedisStreams::SetError(const Status& st) {
+  std::lock_guard lock(mu_);
+  last_error_ = st.ok() ? std::string() : st.ToString();
+}
+
+std::string RedisStreams::LastError() const {
+  std::lock_guard lock(mu_);
+  return last_error_;
+}
+
+bool RedisStreams::HoldsLease() const {
+  std::lock_guard lock(mu_);
+  return lease_held_;
 }
 
 void RedisStreams::Append(std::vector<std::string> records, AppendCallback done) {
@@ -233,9 +388,11 @@ void RedisStreams::Append(std::vector<std::string> records, AppendCallback done)
   Status refusal;
   {
     std::lock_guard lock(mu_);
+    const uint64_t mean = seen_records_ == 0 ? 0 : seen_bytes_ / seen_records_;
+    const uint64_t used = known_bytes_ + unknown_ * (mean + kRecordOverheadBytes);
     if (closed_) {
       refusal = Status::Unavailable("buffer is closed");
-    } else if (used_bytes_ + pending_bytes_ + bytes > options_.max_bytes) {
+    } else if (options_.max_bytes != 0 && used + pending_bytes_ + bytes > options_.max_bytes) {
       refusal = Status::ResourceExhausted("redis buffer cap of " +
                                           std::to_string(options_.max_bytes) + " bytes reached");
     } else {
@@ -251,15 +408,35 @@ void RedisStreams::Append(std::vector<std::string> records, AppendCallback done)
 }
 
 void RedisStreams::WriterLoop() {
+  auto next_refresh = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (;;) {
     Pending p;
+    bool refresh = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return closed_ || !queue_.empty(); });
-      if (queue_.empty()) break;  // closed and drained
-      p = std::move(queue_.front());
-      queue_.pop_front();
+      cv_.wait_until(lock, next_refresh, [&] { return closed_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        if (closed_) break;  // closed and drained
+        refresh = true;
+      } else {
+        p = std::move(queue_.front());
+        queue_.pop_front();
+      }
     }
+    if (refresh || std::chrono::steady_clock::now() >= next_refresh) {
+      // The backlog as Redis sees it: other writers' entries, another process's commits.
+      next_refresh = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      if (writer_conn_) {
+        auto remote = ReadRemote(writer_conn_.get());
+        if (remote.ok()) {
+          ApplyRemote(*remote);
+        } else if (remote.status().code() == StatusCode::kUnavailable) {
+          writer_conn_.reset();
+          SetError(remote.status());
+        }
+      }
+    }
+    if (!p.done) continue;
     Status s = WriteOne(p);
     if (!s.ok()) {
       std::lock_guard lock(mu_);
@@ -272,84 +449,173 @@ void RedisStreams::WriterLoop() {
 
 Status RedisStreams::WriteOne(Pending& p) {
   if (!writer_conn_) {
-    auto conn = Connect();
-    if (!conn.ok()) return conn.status();
-    writer_conn_ = std::move(*conn);
-    writer_resync_ = true;
-  }
-  if (writer_resync_) {
-    if (Status s = LoadState(writer_conn_.get()); !s.ok()) {
-      if (s.code() == StatusCode::kUnavailable) writer_conn_.reset();
-      return s;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_connect_) {
+      std::string last = LastError();
+      return Status::Unavailable("redis " + url_.host + ":" + std::to_string(url_.port) +
+                                 " is unreachable; retrying the connection (last error: " +
+                                 last + ")");
     }
-    writer_resync_ = false;
+    auto conn = Connect();
+    if (!conn.ok()) {
+      backoff_ = backoff_.count() == 0 ? std::chrono::milliseconds(100)
+                                       : std::min(backoff_ * 2, options_.max_backoff);
+      next_connect_ = now + backoff_;
+      SetError(conn.status());
+      return conn.status();
+    }
+    writer_conn_ = std::move(*conn);
+    backoff_ = std::chrono::milliseconds(0);
   }
   if (p.records.empty()) return Status::OK();
-  uint64_t base;
-  {
-    std::lock_guard lock(mu_);
-    base = next_offset_;
-  }
   redisContext* c = writer_conn_.get();
   const std::string& key = options_.stream;
-  // MULTI, one XADD per record, EXEC: appended to hiredis' output buffer, sent in one write.
+  // MULTI, one XADD per record, EXEC [, WAIT]: appended to hiredis' output buffer, sent in
+  // one write, answered in one read.
   redisAppendCommand(c, "MULTI");
-  for (size_t i = 0; i < p.records.size(); ++i) {
-    const std::string id = IdOf(base + i);
-    const char* argv[] = {"XADD", key.data(), id.data(), "r", p.records[i].data()};
-    const size_t argvlen[] = {4, key.size(), id.size(), 1, p.records[i].size()};
+  for (const std::string& record : p.records) {
+    const char* argv[] = {"XADD", key.data(), "0-*", "r", record.data()};
+    const size_t argvlen[] = {4, key.size(), 3, 1, record.size()};
     redisAppendCommandArgv(c, 5, argv, argvlen);
   }
   redisAppendCommand(c, "EXEC");
+  const bool wait = options_.wait_replicas > 0;
+  if (wait) {
+    redisAppendCommand(c, "WAIT %d %lld", options_.wait_replicas,
+                       static_cast<long long>(options_.wait_timeout.count()));
+  }
   Status first_error;
   ReplyPtr exec;
-  for (size_t i = 0; i < p.records.size() + 2; ++i) {
+  ReplyPtr waited;
+  const size_t replies = p.records.size() + 2 + (wait ? 1 : 0);
+  for (size_t i = 0; i < replies; ++i) {
     void* raw = nullptr;
     if (redisGetReply(c, &raw) != REDIS_OK) {
       Status s = ConnectionStatus(c, "XADD");
-      writer_conn_.reset();  // EXEC may or may not have run: re-read the stream next time
-      writer_resync_ = true;
+      writer_conn_.reset();  // EXEC may or may not have run
+      SetError(s);
       return s;
     }
     ReplyPtr reply(static_cast<redisReply*>(raw));
-    if (reply->type == REDIS_REPLY_ERROR && first_error.ok()) {
+    if (i == p.records.size() + 1) {
+      exec = std::move(reply);
+    } else if (i == p.records.size() + 2) {
+      waited = std::move(reply);
+    } else if (reply->type == REDIS_REPLY_ERROR && first_error.ok()) {
       first_error = ErrorStatus(i == 0 ? "MULTI" : "XADD", Str(reply.get()));
     }
-    if (i == p.records.size() + 1) exec = std::move(reply);
   }
+  SetError(Status::OK());
   // A refused queued command (OOM) aborts EXEC: nothing of this call is stored.
   if (!first_error.ok()) return first_error;
+  if (exec->type == REDIS_REPLY_ERROR) return ErrorStatus("EXEC", Str(exec.get()));
   if (exec->type != REDIS_REPLY_ARRAY || exec->elements != p.records.size()) {
-    writer_resync_ = true;
     return Status::Internal("redis EXEC: unexpected reply");
   }
+  std::vector<Record> written;
+  written.reserve(exec->elements);
   for (size_t i = 0; i < exec->elements; ++i) {
-    if (exec->element[i]->type == REDIS_REPLY_ERROR) {
-      // Typically another writer on the same stream: some XADDs may have landed.
-      writer_resync_ = true;
-      return ErrorStatus("XADD", Str(exec->element[i]));
+    const redisReply* id = exec->element[i];
+    if (id->type == REDIS_REPLY_ERROR) {
+      // E.g. the stream's top ID has a time part ("*" IDs from another program).
+      return ErrorStatus("XADD", Str(id));
+    }
+    auto offset = OffsetOf(Str(id));
+    if (!offset.ok()) return offset.status();
+    written.push_back(Record{*offset, std::move(p.records[i])});
+  }
+  NoteSizes(written);
+  {
+    std::lock_guard lock(mu_);
+    pending_bytes_ -= p.bytes;
+  }
+  p.bytes = 0;  // released: the caller must not release it again
+  if (wait) {
+    const long long got = waited && waited->type == REDIS_REPLY_INTEGER ? waited->integer : -1;
+    if (got < options_.wait_replicas) {
+      return Status::Unavailable(
+          "redis WAIT: " + std::to_string(std::max(got, 0LL)) + " of " +
+          std::to_string(options_.wait_replicas) + " replicas acknowledged within " +
+          std::to_string(options_.wait_timeout.count()) +
+          " ms; the events are on the primary but not acknowledged (a retry is deduplicated)");
     }
   }
-  std::lock_guard lock(mu_);
-  next_offset_ = base + p.records.size();
-  for (const std::string& r : p.records) sizes_.push_back(r.size());
-  used_bytes_ += p.bytes;
-  pending_bytes_ -= p.bytes;
   return Status::OK();
+}
+
+Result<int> RedisStreams::TryLease(redisContext* c) const {
+  auto r = Command(c, {"EVAL", kLeaseScript, "1", lease_key_, options_.consumer,
+                       std::to_string(options_.claim_after.count())});
+  if (!r.ok()) return r.status();
+  if ((*r)->type != REDIS_REPLY_INTEGER) return Status::Internal("lease script: unexpected reply");
+  return static_cast<int>((*r)->integer);
+}
+
+void RedisStreams::HeartbeatLoop() {
+  RedisContextPtr conn;
+  const auto period = options_.claim_after / 3;
+  std::unique_lock lock(mu_);
+  while (!closed_) {
+    heartbeat_cv_.wait_for(lock, period, [&] { return closed_; });
+    if (closed_ || !lease_held_) continue;
+    lock.unlock();
+    if (!conn) {
+      auto c = Connect();
+      if (c.ok()) conn = std::move(*c);
+    }
+    Result<int> r = conn ? TryLease(conn.get()) : Result<int>(Status::Unavailable("no connection"));
+    if (!r.ok() && r.status().code() == StatusCode::kUnavailable) conn.reset();
+    lock.lock();
+    // 2: the lease had expired (we could not renew in time): someone may have loaded
+    // meanwhile, so this loader must resume from the store's offset as well.
+    if (r.ok() && *r != 1 && lease_held_) {
+      lease_held_ = false;
+      lease_lost_ = true;
+    }
+  }
+  lock.unlock();
+  conn.reset();
+}
+
+Result<redisContext*> RedisStreams::ReadConn() {
+  if (!read_conn_) {
+    auto conn = Connect();
+    if (!conn.ok()) return conn.status();
+    read_conn_ = std::move(*conn);
+  }
+  return read_conn_.get();
 }
 
 Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records,
                                                size_t max_bytes,
                                                std::chrono::milliseconds wait) {
   std::lock_guard read_lock(read_mu_);
+  bool refresh = false;
   {
     std::lock_guard lock(mu_);
     if (closed_) return Status::Unavailable("buffer is closed");
-    if (from < committed_offset_) {
+    if (lease_lost_) {
+      lease_lost_ = false;
+      return Status::Aborted("the lease on redis stream " + options_.stream +
+                             " lapsed; resuming from the hot store's offset");
+    }
+    if (from < first_offset_) {
       return Status::InvalidArgument("read from offset " + std::to_string(from) +
                                      " below the oldest retained offset " +
-                                     std::to_string(committed_offset_));
+                                     std::to_string(first_offset_));
     }
+    refresh = from > next_offset_;
+  }
+  if (refresh) {  // other writers may have added entries we have not heard of
+    auto conn = ReadConn();
+    if (!conn.ok()) return conn.status();
+    auto remote = ReadRemote(*conn);
+    if (!remote.ok()) {
+      if (remote.status().code() == StatusCode::kUnavailable) read_conn_.reset();
+      return remote.status();
+    }
+    ApplyRemote(*remote);
+    std::lock_guard lock(mu_);
     if (from > next_offset_) {
       return Status::InvalidArgument("read from offset " + std::to_string(from) +
                                      " beyond the next offset " + std::to_string(next_offset_));
@@ -358,79 +624,165 @@ Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records
   std::vector<Record> out;
   if (max_records == 0) return out;
   const auto deadline = std::chrono::steady_clock::now() + wait;
-  const std::string after = "0-" + std::to_string(from);  // IDs above it: offsets >= from
   for (;;) {
-    if (!read_conn_) {
-      auto conn = Connect();
-      if (!conn.ok()) return conn.status();
-      read_conn_ = std::move(*conn);
-    }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    std::vector<std::string> args = {"XREAD", "COUNT", std::to_string(max_records)};
-    if (left.count() > 0) {
-      args.push_back("BLOCK");
-      args.push_back(std::to_string(std::min(left, kReadSlice).count()));
+    Status st = ReadOnce(from, max_records, max_bytes,
+                         left.count() > 0 ? std::min(left, kReadSlice) : left.zero(), &out);
+    if (!st.ok()) {
+      if (st.code() == StatusCode::kUnavailable) read_conn_.reset();
+      return st;
     }
-    args.insert(args.end(), {"STREAMS", options_.stream, after});
-    auto reply = Command(read_conn_.get(), args);
-    if (!reply.ok()) {
-      if (reply.status().code() == StatusCode::kUnavailable) read_conn_.reset();
-      return reply.status();
+    if (!out.empty()) {
+      NoteSizes(out);
+      return out;
     }
-    uint64_t next;
     {
       std::lock_guard lock(mu_);
       if (closed_) return Status::Unavailable("buffer is closed");
-      next = next_offset_;
     }
-    const redisReply* r = reply->get();
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->elements == 2) {
-      const redisReply* entries = r->element[0]->element[1];
-      size_t bytes = 0;
-      for (size_t i = 0; i < entries->elements; ++i) {
-        auto rec = EntryRecord(entries->element[i]);
-        if (!rec.ok()) return rec.status();
-        // EXEC ran but the writer has not acknowledged yet: not visible until it has.
-        if (rec->offset >= next) break;
-        if (!out.empty() && bytes + rec->payload.size() > max_bytes) break;
-        bytes += rec->payload.size();
-        out.push_back(std::move(*rec));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (!HoldsLease()) {
+        return Status::Unavailable("redis stream " + options_.stream +
+                                   " is being loaded by another consumer (lease " + lease_key_ +
+                                   "); this loader stands by");
       }
+      return out;
     }
-    if (!out.empty() || std::chrono::steady_clock::now() >= deadline) return out;
-    if (next > from) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_bytes,
+                              std::chrono::milliseconds block, std::vector<Record>* out) {
+  SLUICE_ASSIGN_OR_RETURN(redisContext * c, ReadConn());
+  if (!HoldsLease()) {
+    SLUICE_ASSIGN_OR_RETURN(int got, TryLease(c));
+    if (got == 0) {
+      if (block.count() > 0) std::this_thread::sleep_for(block);
+      return Status::OK();
+    }
+    // Ours now: learn where the group is (a previous holder may have moved it).
+    SLUICE_ASSIGN_OR_RETURN(RemoteState remote, ReadRemote(c));
+    ApplyRemote(remote);
+    delivered_ = remote.delivered;
+    acked_ = std::max(acked_, remote.group_point);
+    std::lock_guard lock(mu_);
+    lease_held_ = true;
+    lease_lost_ = false;
+    if (got == 2) {
+      spdlog::info("redis: consumer {} took the lease on stream {} (group {} delivered up to "
+                   "offset {})",
+                   options_.consumer, options_.stream, options_.group, delivered_);
+    }
+  }
+  const std::string& key = options_.stream;
+  size_t bytes = 0;
+  const size_t count = std::min<size_t>(max_records, 10'000);
+  if (from < delivered_) {
+    // Delivered before (to us, or to a consumer that is gone) but not acknowledged: take them
+    // over. Min idle 0: holding the lease proves no other consumer works on them.
+    auto r = Command(c, {"XAUTOCLAIM", key, options_.group, options_.consumer, "0", IdOf(from),
+                         "COUNT", std::to_string(count)});
+    if (!r.ok()) return r.status();
+    if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements < 2) {
+      return Status::Internal("XAUTOCLAIM: unexpected reply shape");
+    }
+    auto seen = TakeRun((*r)->element[1], from, max_records, max_bytes, out, &bytes);
+    if (!seen.ok()) return seen.status();
+    if (out->empty()) {
+      return Status::Aborted("redis stream " + key + ": offset " + std::to_string(from) +
+                             " was acknowledged by another consumer; resuming from the hot "
+                             "store's offset");
+    }
+    return Status::OK();
+  }
+  std::vector<std::string> args = {"XREADGROUP", "GROUP", options_.group, options_.consumer,
+                                   "COUNT", std::to_string(from - delivered_ + count)};
+  if (block.count() > 0) {
+    args.push_back("BLOCK");
+    args.push_back(std::to_string(block.count()));
+  }
+  args.insert(args.end(), {"STREAMS", key, ">"});
+  // Entries below `from` (the store is ahead of the group, e.g. a recreated group) are passed
+  // over, in bounded steps, without waiting again.
+  for (;;) {
+    args[5] = std::to_string(std::min<uint64_t>(from - delivered_ + count, 100'000));
+    auto r = Command(c, args);
+    if (!r.ok()) return r.status();
+    if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 1) return Status::OK();  // timeout
+    const redisReply* stream = (*r)->element[0];
+    if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) {
+      return Status::Internal("XREADGROUP: unexpected reply shape");
+    }
+    auto seen = TakeRun(stream->element[1], from, max_records, max_bytes, out, &bytes);
+    if (!seen.ok()) return seen.status();
+    delivered_ = std::max(delivered_, *seen);
+    if (!out->empty() || *seen == 0 || delivered_ > from) return Status::OK();
   }
 }
 
 Status RedisStreams::Commit(uint64_t offset) {
   std::lock_guard read_lock(read_mu_);
+  bool refresh = false;
   {
     std::lock_guard lock(mu_);
     if (closed_) return Status::Unavailable("buffer is closed");
+    if (offset <= committed_offset_) return Status::OK();
+    refresh = offset > next_offset_;
+  }
+  SLUICE_ASSIGN_OR_RETURN(redisContext * c, ReadConn());
+  auto fail = [&](Status st) {
+    if (st.code() == StatusCode::kUnavailable) read_conn_.reset();
+    return st;
+  };
+  if (refresh) {
+    auto remote = ReadRemote(c);
+    if (!remote.ok()) return fail(remote.status());
+    ApplyRemote(*remote);
+    std::lock_guard lock(mu_);
     if (offset > next_offset_) {
       return Status::InvalidArgument("commit offset " + std::to_string(offset) +
                                      " is beyond the next offset " +
                                      std::to_string(next_offset_));
     }
-    if (offset <= committed_offset_) return Status::OK();
   }
-  if (!read_conn_) {
-    auto conn = Connect();
-    if (!conn.ok()) return conn.status();
-    read_conn_ = std::move(*conn);
+  // XACK what was delivered below `offset`, in pipelined chunks.
+  const uint64_t ack_end = std::min(offset, delivered_);
+  size_t commands = 0;
+  for (uint64_t at = acked_; at < ack_end;) {
+    const uint64_t end = std::min(ack_end, at + 10'000);
+    std::vector<std::string> ids;
+    ids.reserve(end - at + 3);
+    ids.insert(ids.end(), {"XACK", options_.stream, options_.group});
+    for (uint64_t o = at; o < end; ++o) ids.push_back(IdOf(o));
+    std::vector<const char*> argv;
+    std::vector<size_t> argvlen;
+    for (const std::string& a : ids) {
+      argv.push_back(a.data());
+      argvlen.push_back(a.size());
+    }
+    redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), argvlen.data());
+    ++commands;
+    at = end;
   }
-  auto reply = Command(read_conn_.get(), {"XTRIM", options_.stream, "MINID", IdOf(offset)});
-  if (!reply.ok()) {
-    if (reply.status().code() == StatusCode::kUnavailable) read_conn_.reset();
-    return reply.status();
+  for (size_t i = 0; i < commands; ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(c, &raw) != REDIS_OK) return fail(ConnectionStatus(c, "XACK"));
+    ReplyPtr reply(static_cast<redisReply*>(raw));
+    if (reply->type == REDIS_REPLY_ERROR) return ErrorStatus("XACK", Str(reply.get()));
   }
-  std::lock_guard lock(mu_);
-  while (committed_offset_ < offset && !sizes_.empty()) {
-    used_bytes_ -= sizes_.front() + kRecordOverheadBytes;
-    sizes_.pop_front();
-    ++committed_offset_;
+  acked_ = std::max(acked_, offset);
+  // Trim to what every group has consumed.
+  auto remote = ReadRemote(c);
+  if (!remote.ok()) return fail(remote.status());
+  const uint64_t min_id = std::min(offset, remote->others_point);
+  if (min_id > remote->first) {
+    auto trimmed = Command(c, {"XTRIM", options_.stream, "MINID", IdOf(min_id)});
+    if (!trimmed.ok()) return fail(trimmed.status());
+    remote->first = min_id;
   }
+  remote->group_point = std::max(remote->group_point, offset);
+  ApplyRemote(*remote);
   return Status::OK();
 }
 
@@ -440,8 +792,9 @@ BufferStats RedisStreams::Stats() const {
   s.next_offset = next_offset_;
   s.committed_offset = committed_offset_;
   s.depth_records = next_offset_ - committed_offset_;
-  s.depth_bytes = used_bytes_;
-  s.used_bytes = used_bytes_;
+  const uint64_t mean = seen_records_ == 0 ? 0 : seen_bytes_ / seen_records_;
+  s.depth_bytes = known_bytes_ + unknown_ * (mean + kRecordOverheadBytes);
+  s.used_bytes = s.depth_bytes;
   s.capacity_bytes = options_.max_bytes;
   return s;
 }
@@ -453,9 +806,25 @@ void RedisStreams::Close() {
     closed_ = true;
   }
   cv_.notify_all();
+  heartbeat_cv_.notify_all();
   // From an append callback (the writer thread itself) the queue drains after we return.
   if (writer_.joinable() && writer_.get_id() != std::this_thread::get_id()) writer_.join();
+  if (heartbeat_.joinable()) heartbeat_.join();
   std::lock_guard read_lock(read_mu_);  // a waiting Read returns within one slice
+  bool held;
+  {
+    std::lock_guard lock(mu_);
+    held = lease_held_;
+    lease_held_ = false;
+  }
+  if (held && read_conn_) {
+    // Hand the stream over at once rather than after claim_after (best effort).
+    static_cast<void>(Command(read_conn_.get(),
+                              {"EVAL",
+                               "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                               "return redis.call('DEL', KEYS[1]) end return 0",
+                               "1", lease_key_, options_.consumer}));
+  }
   read_conn_.reset();
 }
 

@@ -1,42 +1,63 @@
-// RedisStreams: the Buffer contract (buffer.h) over one Redis stream (hiredis).
+// RedisStreams: the Buffer contract (buffer.h) over one Redis stream (hiredis), consumed
+// through a consumer group.
 //
 // Layout: every record is one stream entry with one field, "r" = the record's bytes, on the
-// stream `stream` (default "sluice:events"). The entry ID encodes the record's offset:
-// offset N has ID "0-(N+1)" (ID 0-0 is not allowed by Redis). We set IDs explicitly instead of
-// letting Redis choose "ms-seq" IDs so that offsets stay one dense sequence from 0 as
-// buffer.h promises (the loader, Stats' depth and Read's "beyond next_offset" rely on it), the
-// encoding is trivially order-preserving, and no clock enters it. The price: ONE writer per
-// stream. Redis enforces it: an XADD whose ID is not above the stream's last ID fails, the
-// append is answered Internal and the writer re-reads the stream's last ID before the next one.
+// stream `stream` (default "sluice:events"). The entry ID encodes the record's offset: offset N
+// has ID "0-(N+1)" (ID 0-0 is not allowed by Redis). Writers add entries with the ID "0-*"
+// (Redis 7: sequence chosen by the server), so offsets stay one dense sequence from 0 as
+// buffer.h promises, however many processes write to the stream, and no clock enters them. A
+// stream whose top ID has a non-zero time part (written by something else with "*") refuses
+// "0-*": the append is answered Internal with Redis's message.
 //
-// Append: each call is ONE pipelined round trip `MULTI, XADD key 0-(N+1) r <bytes> ..., EXEC`
-// run on a buffer-owned writer thread (Append itself never blocks on Redis; callbacks run on
-// that thread). MULTI/EXEC makes the call all-or-nothing: under maxmemory-policy noeviction an
-// OOM refuses the queued XADDs and EXEC aborts, so nothing of the call is stored. The callback
-// reports OK only after Redis answered EXEC with every XADD's ID. "Durable" here means what the
-// server's persistence gives: with appendonly yes + appendfsync everysec (scripts/redis.sh) an
-// acknowledged record may be lost if the Redis host crashes within about a second.
-// Errors: connection refused/lost/timed out -> Unavailable (with hiredis' message); OOM ->
-// ResourceExhausted (with Redis's message); any other Redis error -> Internal. When the
-// connection is lost after EXEC was sent we cannot know whether it ran: the call is answered
-// Unavailable (the client retries, so the record may be stored twice: at-least-once) and the
-// writer re-reads the stream's last ID on reconnect.
+// Append: each call is ONE pipelined round trip `MULTI, XADD key 0-* r <bytes> ..., EXEC`
+// [`, WAIT n timeout`] run on a buffer-owned writer thread (Append itself never blocks on Redis;
+// callbacks run on that thread). MULTI/EXEC makes the call all-or-nothing and contiguous: under
+// maxmemory-policy noeviction an OOM refuses the queued XADDs and EXEC aborts, so nothing of
+// the call is stored. The callback reports OK only after Redis answered EXEC with every XADD's
+// ID, and with wait_replicas > 0 only after WAIT reported that many replicas have the writes.
+// "Durable" means what the server's persistence gives: with appendonly yes + appendfsync
+// everysec (scripts/redis.sh) an acknowledged record may be lost if the Redis host crashes
+// within about a second; with wait_replicas, only if the primary and those replicas all fail.
+// Errors: connection refused/lost/timed out -> Unavailable (with hiredis' message), and for
+// `max_backoff` after a failed connect further appends fail fast with Unavailable (no connect
+// attempt) — reconnect with exponential backoff from 100 ms; OOM -> ResourceExhausted (with
+// Redis's message); fewer replicas than wait_replicas -> Unavailable (the records ARE stored on
+// the primary: a client's retry is dropped by the loader's dedup); other Redis errors ->
+// Internal. When the connection is lost after EXEC was sent we cannot know whether it ran: the
+// call is answered Unavailable (a retry may store the records twice; the loader's dedup window
+// drops the second copy).
 //
-// Capacity: like MemoryBuffer, each record counts payload + kRecordOverheadBytes against
-// max_bytes, checked inline in Append (ResourceExhausted before Append returns). Open() scans
-// the retained entries once (XRANGE in chunks) to learn their sizes.
+// Capacity: each record counts payload + kRecordOverheadBytes against max_bytes (0 = no cap
+// here: Redis's maxmemory is then the only cap), checked inline in Append (ResourceExhausted
+// before Append returns). Sizes are known exactly for records this process appended or read;
+// records other processes appended count at the mean size seen. The stream's top and the group's
+// committed point are re-read every second by the writer thread (and at every Commit), so an
+// ingest-only process sees the backlog shrink as another process's loader commits.
 //
-// Read(from) = XREAD COUNT max_records [BLOCK] STREAMS key 0-from, i.e. entries with ID above
-// 0-from = offsets >= from. A waiting Read blocks in slices of at most 100 ms on its own
-// connection so that Close wakes it within a slice.
-// Commit(n) = XTRIM key MINID 0-(n+1): frees every entry with offset < n. The committed offset
-// itself lives in the store; after a restart committed_offset is the first retained entry's
-// offset, and records not trimmed yet are read again, which the store's committed offset makes
-// harmless. Consumer groups (XREADGROUP/XAUTOCLAIM, several loaders) are a later step.
+// Consumption (one consumer group, `group`, default "sluice"; this process is consumer
+// `consumer`): ONE consumer per stream at a time loads it, because the hot store keeps one
+// committed offset per shard and must receive the shard's records in order. That consumer holds
+// a lease, the key "<stream>:lease" = consumer name with a TTL of `claim_after`, renewed every
+// claim_after/3 by a heartbeat thread. A process whose lease is taken by another (it stalled
+// past the TTL) gets Aborted from its next Read: its loader re-reads the store's offset.
+//   Read(from): without the lease, waits up to `wait` to take it, then answers Unavailable
+//   ("standing by"). With it: offsets below the group's last delivered entry (entries another
+//   consumer — e.g. a process that was killed — or this one received but never acknowledged)
+//   are taken over with XAUTOCLAIM (min idle 0: the lease already proves their owner is gone)
+//   and returned from `from` on; new entries come from XREADGROUP ... ">" (blocking in slices of
+//   at most 100 ms on its own connection so that Close wakes it). Records are returned only as
+//   one contiguous run starting at `from`. If entries at `from` were acknowledged by another
+//   consumer (it committed them to the store after this loader read the store's offset), Read
+//   answers Aborted so the loader resumes from the store's offset.
+//   Commit(n): XACK of the offsets below n, then XTRIM MINID to the lowest point every group on
+//   the stream still needs (this group: n; any other group: its oldest pending entry, else its
+//   last delivered + 1), so Redis holds the backlog, not history.
+// After a restart, committed_offset is the group's oldest unacknowledged entry; records not
+// acknowledged are read again, which the store's committed offset makes harmless.
 //
 // Deleting the stream key resets offsets to 0: do not, while a store holds a committed offset.
-// Concurrency: thread-safe as buffer.h requires. One mutex guards the counters; the writer and
-// the reader each own their connection (the reader's under read_mu_).
+// Concurrency: thread-safe as buffer.h requires. One mutex guards the counters; the writer, the
+// reader and the heartbeat each own their connection (the reader's under read_mu_).
 #pragma once
 
 #include <chrono>
@@ -69,8 +90,16 @@ Result<RedisUrl> ParseRedisUrl(const std::string& url);
 struct RedisStreamsOptions {
   std::string url;                       // redis://[:password@]host:port[/db]
   std::string stream = "sluice:events";  // the stream key
-  uint64_t max_bytes = 1ull << 30;       // cap on payload + overhead of uncommitted records
-  std::chrono::milliseconds timeout{2000};  // connect and per-command timeout
+  std::string group = "sluice";          // the consumer group the loader reads through
+  std::string consumer = "sluice";       // this process's consumer name in `group`
+  // The lease's TTL: how long after a consumer stops renewing (killed) another may take over
+  // the stream and claim its pending entries.
+  std::chrono::milliseconds claim_after{30'000};
+  int wait_replicas = 0;                     // > 0: WAIT for that many replicas before OK
+  std::chrono::milliseconds wait_timeout{1000};  // WAIT's timeout
+  uint64_t max_bytes = 0;                    // cap on uncommitted records; 0 = none (maxmemory)
+  std::chrono::milliseconds timeout{2000};   // connect and per-command timeout
+  std::chrono::milliseconds max_backoff{2000};  // reconnect backoff cap
 };
 
 // Owns a redisContext; frees it on destruction.
@@ -83,8 +112,8 @@ class RedisStreams final : public Buffer {
  public:
   static constexpr uint64_t kRecordOverheadBytes = 8;
 
-  // Connects (Unavailable when Redis does not answer), reads the stream's state and starts the
-  // writer thread.
+  // Connects (Unavailable when Redis does not answer), creates the group if missing (at the
+  // stream's start), reads the stream's state and starts the writer thread.
   static Result<std::unique_ptr<RedisStreams>> Open(const RedisStreamsOptions& options);
   ~RedisStreams() override;
   RedisStreams(const RedisStreams&) = delete;
@@ -97,40 +126,78 @@ class RedisStreams final : public Buffer {
   BufferStats Stats() const override;
   void Close() override;
 
+  // "" while the last command on the writer's connection succeeded, else what failed.
+  std::string LastError() const;
+  // Whether this process holds the stream's lease (is its loader).
+  bool HoldsLease() const;
+
  private:
   struct Pending {
     std::vector<std::string> records;
     AppendCallback done;
     uint64_t bytes = 0;
   };
+  // The stream and group as Redis reports them.
+  struct RemoteState {
+    uint64_t next = 0;       // last-generated ID's offset + 1
+    uint64_t first = 0;      // the first retained entry's offset (next when empty)
+    uint64_t delivered = 0;  // our group's last delivered offset + 1
+    uint64_t group_point = 0;  // our group's oldest pending entry, else `delivered`
+    uint64_t others_point = UINT64_MAX;  // the lowest point any other group still needs
+  };
+  static constexpr uint32_t kUnknownSize = UINT32_MAX;  // appended by another process
 
   RedisStreams(RedisStreamsOptions options, RedisUrl url);
   Result<RedisContextPtr> Connect() const;
-  Status LoadState(redisContext* c);  // next/committed offsets and sizes from the stream
-  Status WriteOne(Pending& p);        // on the writer thread
+  Result<RemoteState> ReadRemote(redisContext* c) const;
+  // Folds `r` into the counters (offsets only move forward).
+  void ApplyRemote(const RemoteState& r);
+  Status WriteOne(Pending& p);  // on the writer thread
   void WriterLoop();
+  void HeartbeatLoop();
+  // Takes or renews the lease on `c`. 0: another consumer holds it; 1: renewed; 2: taken.
+  Result<int> TryLease(redisContext* c) const;
+  // Under read_mu_: the reader's connection, connected if needed.
+  Result<redisContext*> ReadConn();
+  // Under read_mu_: one attempt at the records from `from` (XAUTOCLAIM or XREADGROUP).
+  Status ReadOnce(uint64_t from, size_t max_records, size_t max_bytes,
+                  std::chrono::milliseconds block, std::vector<Record>* out);
+  void NoteSizes(const std::vector<Record>& records);
+  void SetError(const Status& st);
 
   const RedisStreamsOptions options_;
   const RedisUrl url_;
+  const std::string lease_key_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool closed_ = false;
   std::deque<Pending> queue_;
   uint64_t next_offset_ = 0;
-  uint64_t committed_offset_ = 0;
-  std::deque<uint64_t> sizes_;  // payload bytes of offsets [committed_offset_, next_offset_)
-  uint64_t used_bytes_ = 0;     // sizes_ + overhead
+  uint64_t committed_offset_ = 0;  // our group: every offset below is acknowledged
+  uint64_t first_offset_ = 0;      // the first retained entry
+  std::deque<uint32_t> sizes_;  // payload bytes of [committed_offset_, next_offset_), or unknown
+  uint64_t known_bytes_ = 0;    // sum of the known sizes_ + overhead for each
+  uint64_t unknown_ = 0;        // entries of sizes_ that are kUnknownSize
+  uint64_t seen_bytes_ = 0, seen_records_ = 0;  // for the mean size of unknown entries
   uint64_t pending_bytes_ = 0;  // reserved by queued appends
+  std::string last_error_;
+  bool lease_held_ = false;
+  bool lease_lost_ = false;  // the heartbeat found another consumer holding it
 
   RedisContextPtr writer_conn_;  // writer thread only
-  bool writer_resync_ = false;   // writer thread only: re-read the last ID before writing
+  std::chrono::steady_clock::time_point next_connect_{};  // writer thread only
+  std::chrono::milliseconds backoff_{0};                   // writer thread only
 
   std::mutex read_mu_;
   RedisContextPtr read_conn_;  // under read_mu_
+  uint64_t delivered_ = 0;     // under read_mu_: the group's next ">" entry, as last seen
+  uint64_t acked_ = 0;         // under read_mu_: every offset below is XACKed
 
-  std::mutex close_mu_;  // serializes Close's join
+  std::mutex close_mu_;  // serializes Close's joins
+  std::condition_variable heartbeat_cv_;  // with mu_: wakes the heartbeat on Close
   std::thread writer_;
+  std::thread heartbeat_;
 };
 
 }  // namespace sluice::buffer

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "buffer/buffer_test_util.h"
@@ -288,6 +289,154 @@ TEST_F(RedisStreamsTest, RefusesAStreamWithForeignIds) {
   options.url = redis.url();
   options.stream = "foreign";
   EXPECT_EQ(RedisStreams::Open(options).status().code(), StatusCode::kCorruption);
+}
+
+
+std::unique_ptr<RedisStreams> OpenAs(const std::string& url, const std::string& stream,
+                                     const std::string& consumer,
+                                     std::chrono::milliseconds claim_after = 30s) {
+  RedisStreamsOptions options;
+  options.url = url;
+  options.stream = stream;
+  options.consumer = consumer;
+  options.claim_after = claim_after;
+  options.timeout = 1000ms;
+  auto b = RedisStreams::Open(options);
+  EXPECT_TRUE(b.ok()) << b.status().ToString();
+  return b.ok() ? std::move(*b) : nullptr;
+}
+
+std::vector<uint64_t> Offsets(const std::vector<Record>& records) {
+  std::vector<uint64_t> out;
+  for (const Record& r : records) out.push_back(r.offset);
+  return out;
+}
+
+TEST_F(RedisStreamsTest, TwoWritersShareOneDenseSequence) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  auto a = OpenAs(redis.url(), "events", "a");
+  auto b = OpenAs(redis.url(), "events", "b");
+  ASSERT_TRUE(a && b);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(AppendAndWait(i % 2 ? *a : *b, {"x" + std::to_string(i), "y"}).ok());
+  }
+  auto records = a->Read(0, 1000, 1 << 20, 0ms);
+  ASSERT_TRUE(records.ok()) << records.status().ToString();
+  ASSERT_EQ(records->size(), 40u);
+  for (size_t i = 0; i < records->size(); ++i) EXPECT_EQ((*records)[i].offset, i);
+  // Each append stayed one contiguous unit: "xN" is always followed by its "y".
+  for (size_t i = 0; i < records->size(); i += 2) EXPECT_EQ((*records)[i + 1].payload, "y");
+  EXPECT_EQ(a->Stats().next_offset, 40u);
+}
+
+TEST_F(RedisStreamsTest, OneConsumerAtATimeAndPendingEntriesAreClaimed) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  auto a = OpenAs(redis.url(), "events", "a");
+  auto b = OpenAs(redis.url(), "events", "b");
+  ASSERT_TRUE(a && b);
+  std::vector<std::string> ten;
+  for (int i = 0; i < 10; ++i) ten.push_back("r" + std::to_string(i));
+  ASSERT_TRUE(AppendAndWait(*a, ten).ok());
+
+  // a loads (takes the lease) and receives everything, acknowledging nothing.
+  auto got = a->Read(0, 1000, 1 << 20, 0ms);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 10u);
+  EXPECT_TRUE(a->HoldsLease());
+  // b stands by while a holds the lease.
+  auto standby = b->Read(0, 1000, 1 << 20, 50ms);
+  EXPECT_EQ(standby.status().code(), StatusCode::kUnavailable) << standby.status().ToString();
+  EXPECT_NE(standby.status().message().find("stands by"), std::string::npos);
+
+  // a goes away with its ten entries pending in the group (its Close hands over the lease;
+  // a killed process's lease expires after claim_after instead — tests/integration).
+  a->Close();
+  ReplyPtr pending = redis.Command({"XPENDING", "events", "sluice", "-", "+", "100", "a"});
+  ASSERT_NE(pending, nullptr);
+  ASSERT_EQ(pending->elements, 10u);
+
+  // b takes over: the entries come back from offset 3 (the store's offset, say) on.
+  auto claimed = b->Read(3, 1000, 1 << 20, 1s);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  EXPECT_EQ(Offsets(*claimed), (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ((*claimed)[0].payload, "r3");
+  ReplyPtr mine = redis.Command({"XPENDING", "events", "sluice", "-", "+", "100", "b"});
+  ASSERT_NE(mine, nullptr);
+  EXPECT_EQ(mine->elements, 7u);
+  ASSERT_TRUE(AppendAndWait(*b, {"r10"}).ok());
+  auto next = b->Read(10, 1000, 1 << 20, 1s);  // then new entries through XREADGROUP
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(Offsets(*next), (std::vector<uint64_t>{10}));
+
+  ASSERT_TRUE(b->Commit(11).ok());
+  ReplyPtr left = redis.Command({"XPENDING", "events", "sluice"});
+  ASSERT_NE(left, nullptr);
+  EXPECT_EQ(left->element[0]->integer, 0);  // everything acknowledged
+  ReplyPtr len = redis.Command({"XLEN", "events"});
+  ASSERT_NE(len, nullptr);
+  EXPECT_EQ(len->integer, 0);  // and trimmed
+}
+
+TEST_F(RedisStreamsTest, ALapsedLeaseAbortsTheNextRead) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  auto a = OpenAs(redis.url(), "events", "a", 300ms);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(AppendAndWait(*a, {"one"}).ok());
+  ASSERT_TRUE(a->Read(0, 10, 1 << 20, 0ms).ok());
+  ASSERT_TRUE(a->HoldsLease());
+  // Another consumer holds the key now, as after a's stall past the TTL.
+  ASSERT_NE(redis.Command({"SET", "events:lease", "intruder", "PX", "10000"}), nullptr);
+  for (int i = 0; i < 50 && a->HoldsLease(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(a->HoldsLease());
+  auto r = a->Read(1, 10, 1 << 20, 0ms);
+  EXPECT_EQ(r.status().code(), StatusCode::kAborted) << r.status().ToString();
+}
+
+TEST_F(RedisStreamsTest, TrimKeepsWhatAnotherGroupStillNeeds) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  auto a = OpenAs(redis.url(), "events", "a");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(redis.Command({"XGROUP", "CREATE", "events", "audit", "0"}), nullptr);
+  std::vector<std::string> ten(10, "payload");
+  ASSERT_TRUE(AppendAndWait(*a, ten).ok());
+  ASSERT_TRUE(a->Read(0, 100, 1 << 20, 0ms).ok());
+  ASSERT_TRUE(a->Commit(10).ok());
+  ReplyPtr len = redis.Command({"XLEN", "events"});
+  EXPECT_EQ(len->integer, 10);  // "audit" has read nothing yet
+  EXPECT_EQ(a->Stats().depth_records, 0u);  // our group's backlog is empty all the same
+
+  // audit reads five and acknowledges them.
+  ASSERT_NE(redis.Command({"XREADGROUP", "GROUP", "audit", "x", "COUNT", "5", "STREAMS",
+                           "events", ">"}),
+            nullptr);
+  ASSERT_NE(redis.Command({"XACK", "events", "audit", "0-1", "0-2", "0-3", "0-4", "0-5"}),
+            nullptr);
+  ASSERT_TRUE(AppendAndWait(*a, {"eleventh"}).ok());
+  ASSERT_TRUE(a->Read(10, 100, 1 << 20, 0ms).ok());
+  ASSERT_TRUE(a->Commit(11).ok());
+  len = redis.Command({"XLEN", "events"});
+  EXPECT_EQ(len->integer, 6);  // offsets 5..10: audit still needs them
+}
+
+TEST_F(RedisStreamsTest, WaitForMissingReplicasIsUnavailableButStored) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  RedisStreamsOptions options;
+  options.url = redis.url();
+  options.stream = "events";
+  options.wait_replicas = 1;
+  options.wait_timeout = 100ms;
+  auto b = RedisStreams::Open(options);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  Status st = AppendAndWait(**b, {"needs a replica"});
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("0 of 1 replicas"), std::string::npos) << st.ToString();
+  ReplyPtr len = redis.Command({"XLEN", "events"});
+  EXPECT_EQ(len->integer, 1);  // on the primary: a client retry is deduplicated by the loader
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kUnauthenticated: return "Unauthenticated";
     case StatusCode::kPermissionDenied: return "Permission denied";
     case StatusCode::kInternal: return "Internal error";
+    case StatusCode::kAborted: return "Aborted";
   }
   return "Unknown";
 }

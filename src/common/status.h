@@ -29,6 +29,7 @@ enum class StatusCode {
   kUnauthenticated,
   kPermissionDenied,
   kInternal,
+  kAborted,           // a concurrent actor moved on; restart the operation from durable state
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -59,6 +60,7 @@ class [[nodiscard]] Status {
     return {StatusCode::kPermissionDenied, std::move(m)};
   }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
   // An IOError whose message ends with strerror(err).
   static Status FromErrno(std::string_view what, int err);
 

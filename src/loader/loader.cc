@@ -113,6 +113,12 @@ Status Loader::Pump(std::stop_token stop, bool drain) {
   auto backoff = std::chrono::milliseconds(100);
   auto pause = [&](const Status& st) {
     NoteError(st);
+    if (st.code() == StatusCode::kAborted) {
+      // The buffer says another consumer moved on (a Redis stream's lease lapsed): resume
+      // from what the store holds.
+      spdlog::warn("loader: {}; re-reading the store's offset", st.ToString());
+      if (Status init = Init(); !init.ok()) NoteError(init);
+    }
     spdlog::error("loader: {}; retrying in {} ms", st.ToString(), backoff.count());
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);
