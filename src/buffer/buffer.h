@@ -69,6 +69,10 @@ class Buffer {
 
   virtual BufferStats Stats() const = 0;
 
+  // "" while appends can be expected to succeed; otherwise why they fail now (e.g. the Redis
+  // server is unreachable), for /readyz. Buffers without a remote side are always "".
+  virtual std::string LastError() const { return ""; }
+
   // Stops accepting appends (later ones get Unavailable), completes those already accepted
   // (their callbacks run), wakes any waiting Read, and releases files. Idempotent.
   virtual void Close() = 0;

@@ -98,10 +98,22 @@ Result<Record> EntryRecord(const redisReply* e) {
 
 void RedisContextDeleter::operator()(redisContext* c) const { redisFree(c); }
 
-Result<RedisUrl> ParseRedisUrl(const std::string& url) {
+// `url` with its password replaced by "***", for error messages.
+std::string RedactedRedisUrl(const std::string& url) {
+  const size_t at = url.rfind('@');
+  const size_t start = url.find("://");
+  if (at == std::string::npos || start == std::string::npos || at < start) return url;
+  const size_t colon = url.find(':', start + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+Result<RedisUrl> ParseRedisUrl(const std::string& raw_url) {
   constexpr std::string_view kScheme = "redis://";
+  const std::string& url = raw_url;
+  const std::string shown = RedactedRedisUrl(raw_url);
   if (url.compare(0, kScheme.size(), kScheme) != 0) {
-    return Status::InvalidArgument("redis URL must start with redis://: " + url);
+    return Status::InvalidArgument("redis URL must start with redis://: " + shown);
   }
   std::string rest = url.substr(kScheme.size());
   RedisUrl out;
@@ -110,7 +122,7 @@ Result<RedisUrl> ParseRedisUrl(const std::string& url) {
     rest = rest.substr(at + 1);
     size_t colon = userinfo.find(':');
     if (colon == std::string::npos) {
-      return Status::InvalidArgument("redis URL user info must be [user]:password: " + url);
+      return Status::InvalidArgument("redis URL user info must be [user]:password: " + shown);
     }
     out.user = userinfo.substr(0, colon);
     out.password = userinfo.substr(colon + 1);
@@ -121,7 +133,7 @@ Result<RedisUrl> ParseRedisUrl(const std::string& url) {
     if (!db.empty()) {
       auto [ptr, ec] = std::from_chars(db.data(), db.data() + db.size(), out.db);
       if (ec != std::errc() || ptr != db.data() + db.size() || out.db < 0) {
-        return Status::InvalidArgument("bad redis db number in " + url);
+        return Status::InvalidArgument("bad redis db number in " + shown);
       }
     }
   }
@@ -131,10 +143,10 @@ Result<RedisUrl> ParseRedisUrl(const std::string& url) {
     auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), out.port);
     if (ec != std::errc() || ptr != port.data() + port.size() || out.port <= 0 ||
         out.port > 65535) {
-      return Status::InvalidArgument("bad redis port in " + url);
+      return Status::InvalidArgument("bad redis port in " + shown);
     }
   }
-  if (rest.empty()) return Status::InvalidArgument("redis URL has no host: " + url);
+  if (rest.empty()) return Status::InvalidArgument("redis URL has no host: " + shown);
   out.host = rest;
   return out;
 }
@@ -426,7 +438,8 @@ void RedisStreams::WriterLoop() {
     if (refresh || std::chrono::steady_clock::now() >= next_refresh) {
       // The backlog as Redis sees it: other writers' entries, another process's commits.
       next_refresh = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      if (writer_conn_) {
+      // Also reconnects (with backoff) while no append comes, so that /readyz recovers.
+      if (EnsureWriterConn().ok()) {
         auto remote = ReadRemote(writer_conn_.get());
         if (remote.ok()) {
           ApplyRemote(*remote);
@@ -447,26 +460,31 @@ void RedisStreams::WriterLoop() {
   writer_conn_.reset();
 }
 
-Status RedisStreams::WriteOne(Pending& p) {
-  if (!writer_conn_) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now < next_connect_) {
-      std::string last = LastError();
-      return Status::Unavailable("redis " + url_.host + ":" + std::to_string(url_.port) +
-                                 " is unreachable; retrying the connection (last error: " +
-                                 last + ")");
-    }
-    auto conn = Connect();
-    if (!conn.ok()) {
-      backoff_ = backoff_.count() == 0 ? std::chrono::milliseconds(100)
-                                       : std::min(backoff_ * 2, options_.max_backoff);
-      next_connect_ = now + backoff_;
-      SetError(conn.status());
-      return conn.status();
-    }
-    writer_conn_ = std::move(*conn);
-    backoff_ = std::chrono::milliseconds(0);
+Status RedisStreams::EnsureWriterConn() {
+  if (writer_conn_) return Status::OK();
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_connect_) {
+    std::string last = LastError();
+    return Status::Unavailable("redis " + url_.host + ":" + std::to_string(url_.port) +
+                               " is unreachable; retrying the connection (last error: " + last +
+                               ")");
   }
+  auto conn = Connect();
+  if (!conn.ok()) {
+    backoff_ = backoff_.count() == 0 ? std::chrono::milliseconds(100)
+                                     : std::min(backoff_ * 2, options_.max_backoff);
+    next_connect_ = now + backoff_;
+    SetError(conn.status());
+    return conn.status();
+  }
+  writer_conn_ = std::move(*conn);
+  backoff_ = std::chrono::milliseconds(0);
+  SetError(Status::OK());
+  return Status::OK();
+}
+
+Status RedisStreams::WriteOne(Pending& p) {
+  SLUICE_RETURN_IF_ERROR(EnsureWriterConn());
   if (p.records.empty()) return Status::OK();
   redisContext* c = writer_conn_.get();
   const std::string& key = options_.stream;

@@ -85,7 +85,10 @@ struct RedisUrl {
   std::string password;
   int db = 0;
 };
+// Errors show the URL with its password as "***".
 Result<RedisUrl> ParseRedisUrl(const std::string& url);
+// `url` with the password of its user info replaced by "***".
+std::string RedactedRedisUrl(const std::string& url);
 
 struct RedisStreamsOptions {
   std::string url;                       // redis://[:password@]host:port[/db]
@@ -127,7 +130,7 @@ class RedisStreams final : public Buffer {
   void Close() override;
 
   // "" while the last command on the writer's connection succeeded, else what failed.
-  std::string LastError() const;
+  std::string LastError() const override;
   // Whether this process holds the stream's lease (is its loader).
   bool HoldsLease() const;
 
@@ -152,6 +155,7 @@ class RedisStreams final : public Buffer {
   Result<RemoteState> ReadRemote(redisContext* c) const;
   // Folds `r` into the counters (offsets only move forward).
   void ApplyRemote(const RemoteState& r);
+  Status EnsureWriterConn();    // on the writer thread: connects, honouring the backoff
   Status WriteOne(Pending& p);  // on the writer thread
   void WriterLoop();
   void HeartbeatLoop();

@@ -44,5 +44,30 @@ TEST(ShardRouter, AFullShardAnswersForItsAppendOnly) {
   EXPECT_EQ(big.Stats().depth_records, 1u);
 }
 
+TEST(ShardRouter, ARefusedAppendGoesWholeToTheSpill) {
+  MemoryBuffer small(16), spill(1 << 20);  // holds one 1-byte record (+8 framing)
+  ShardRouter router({&small}, &spill);
+  ASSERT_TRUE(AppendAndWait(router, {std::string(64, 'x'), "second"}).ok());
+  EXPECT_EQ(small.Stats().depth_records, 0u);
+  auto spilled = spill.Read(0, 100, 1 << 20, std::chrono::milliseconds(0));
+  ASSERT_TRUE(spilled.ok());
+  ASSERT_EQ(spilled->size(), 2u);
+  EXPECT_EQ((*spilled)[0].payload, std::string(64, 'x'));
+  EXPECT_EQ((*spilled)[1].payload, "second");
+  EXPECT_EQ(router.spilled_appends(), 1u);
+  EXPECT_EQ(router.spilled_records(), 2u);
+
+  // What the shard takes stays there; a closed shard (Unavailable) spills too.
+  ASSERT_TRUE(AppendAndWait(router, {"y"}).ok());
+  EXPECT_EQ(small.Stats().depth_records, 1u);
+  small.Close();
+  ASSERT_TRUE(AppendAndWait(router, {"z"}).ok());
+  EXPECT_EQ(spill.Stats().depth_records, 3u);
+
+  // The spill's own refusal is the caller's answer.
+  spill.Close();
+  EXPECT_EQ(AppendAndWait(router, {"w"}).code(), StatusCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace sluice::buffer

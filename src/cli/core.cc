@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <optional>
+#include <random>
 
 #include "buffer/buffer_factory.h"
+#include "buffer/redis_streams.h"
 #include "common/units.h"
 
 namespace sluice::cli {
@@ -79,6 +82,49 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   SLUICE_RETURN_IF_ERROR(dur("query-timeout", c.query_timeout, &p.query_timeout));
   SLUICE_RETURN_IF_ERROR(dur("pg-partition", c.pg_partition, &p.pg_partition));
   SLUICE_RETURN_IF_ERROR(dur("replica-wait", c.replica_wait, &p.replica_wait));
+  SLUICE_RETURN_IF_ERROR(
+      dur("redis-claim-after", c.redis_claim_after, &p.redis_claim_after));
+  SLUICE_RETURN_IF_ERROR(
+      dur("redis-wait-timeout", c.redis_wait_timeout, &p.redis_wait_timeout));
+  if (c.buffer.rfind("redis://", 0) == 0) {
+    for (size_t start = 0;;) {
+      const size_t comma = c.buffer.find(',', start);
+      std::string url = c.buffer.substr(start, comma == std::string::npos ? comma : comma - start);
+      if (auto u = buffer::ParseRedisUrl(url); !u.ok()) {
+        return Status::InvalidArgument("--buffer: " + u.status().message() +
+                                       " (expected redis://[:PASSWORD@]HOST:PORT[/DB],…)");
+      }
+      p.redis_urls.push_back(std::move(url));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (c.buffer_shards != 0 && size_t(c.buffer_shards) != p.redis_urls.size()) {
+      return Status::InvalidArgument(
+          "with --buffer redis://…, each URL is one shard: leave --buffer-shards at 0");
+    }
+    if (c.redis_write_shard < -1 || c.redis_write_shard >= int(p.redis_urls.size())) {
+      return Status::InvalidArgument("--redis-write-shard must be -1 (every --buffer URL) or "
+                                     "the 0-based index of one of the " +
+                                     std::to_string(p.redis_urls.size()) + " URLs");
+    }
+    if (c.redis_wait < 0) return Status::InvalidArgument("--redis-wait must be 0 or more");
+    if (p.redis_claim_after < std::chrono::seconds(1)) {
+      return Status::InvalidArgument("--redis-claim-after must be at least 1s");
+    }
+  } else if (c.buffer.find("://") != std::string::npos) {
+    return Status::InvalidArgument("--buffer must be disk, memory or redis://HOST:PORT[,…]");
+  }
+  if (c.spill != "none" && c.spill != "disk") {
+    return Status::InvalidArgument("--spill must be none or disk");
+  }
+  if (c.spill == "disk" && p.redis_urls.empty()) {
+    return Status::InvalidArgument("--spill disk is for --buffer redis://… (the disk buffer "
+                                   "has nothing to spill to)");
+  }
+  if (c.spill == "disk" && !c.loader) {
+    return Status::InvalidArgument("--spill disk needs the loader: the spill log is loaded "
+                                   "into the hot store by this process (drop --loader=false)");
+  }
   if (p.export_interval < std::chrono::seconds(1) ||
       p.export_interval % std::chrono::seconds(1) != std::chrono::milliseconds(0) ||
       std::chrono::hours(24) % p.export_interval != std::chrono::milliseconds(0)) {
@@ -123,7 +169,10 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   }
   // Automatic: DuckDB takes one writer at a time, so more loaders would only queue; PostgreSQL
   // commits two batches at once on two cores.
-  p.buffer_shards = c.buffer_shards != 0 ? c.buffer_shards : p.postgres ? 2 : 1;
+  p.buffer_shards = !p.redis_urls.empty() ? int(p.redis_urls.size())
+                    : c.buffer_shards != 0  ? c.buffer_shards
+                    : p.postgres            ? 2
+                                            : 1;
   if (p.buffer_shards > 1 && p.buffer_max_bytes / uint64_t(p.buffer_shards) < p.max_body_bytes) {
     return Status::InvalidArgument(
         "--buffer-max-bytes is shared by the --buffer-shards: each shard's part must hold at "
@@ -141,6 +190,41 @@ int64_t Core::Watermark() const {
 namespace {
 
 std::string ShardName(int i) { return i == 0 ? "disk" : "disk-" + std::to_string(i); }
+
+// "redis:HOST:PORT/DB/STREAM": the same on every node that lists the server the same way,
+// and free of the password.
+std::string RedisShardName(const std::string& url, const std::string& stream) {
+  auto u = buffer::ParseRedisUrl(url);  // checked by ParseUnits
+  return "redis:" + u->host + ":" + std::to_string(u->port) + "/" + std::to_string(u->db) + "/" +
+         stream;
+}
+
+// DATA_DIR/node-id, created on first use: HOSTNAME-<8 random hex digits>. Names this node
+// where several share a Redis or a PostgreSQL (its Redis consumer, its spill shard).
+Result<std::string> NodeId(const std::filesystem::path& data_dir) {
+  const std::filesystem::path path = data_dir / "node-id";
+  {
+    std::ifstream in(path);
+    std::string id;
+    if (in && std::getline(in, id) && !id.empty()) return id;
+  }
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == 0) std::snprintf(host, 5, "node");
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof(suffix), "%08x", static_cast<unsigned>(rd()));
+  const std::string id = std::string(host) + "-" + suffix;
+  const std::filesystem::path tmp = data_dir / "node-id.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    if (!out.flush()) return Status::IOError("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::IOError("cannot write " + path.string() + ": " + ec.message());
+  return id;
+}
 std::filesystem::path ShardDir(const std::filesystem::path& data_dir, int i) {
   return data_dir / (i == 0 ? "buffer" : "buffer-" + std::to_string(i));
 }
@@ -154,32 +238,48 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   core->data_dir = std::filesystem::absolute(config.data_dir).lexically_normal();
   if (Status st = core->lock.Acquire(core->data_dir); !st.ok()) return ConfigError(st.message());
 
+  auto node = NodeId(core->data_dir);
+  if (!node.ok()) {
+    spdlog::error("{}", node.status().ToString());
+    return 1;
+  }
+  core->node_id = *node;
+
   // Shards beyond --buffer-shards left by an earlier run are opened too, so their records
   // are loaded; only the first buffer_shards take appends.
+  const bool redis = !parsed.redis_urls.empty();
   int shard_count = parsed.buffer_shards;
   if (config.buffer == "disk") {
     while (std::filesystem::exists(ShardDir(core->data_dir, shard_count))) ++shard_count;
   }
+  auto open_failed = [](const Status& st) {
+    if (st.code() == StatusCode::kInvalidArgument) return ConfigError(st.message());
+    spdlog::error("cannot open the buffer: {}", st.ToString());
+    return 1;
+  };
   std::vector<buffer::Buffer*> routed;
   for (int i = 0; i < shard_count; ++i) {
     buffer::BufferConfig bc;
-    bc.kind = config.buffer;
+    bc.kind = redis ? parsed.redis_urls[i] : config.buffer;
     bc.dir = ShardDir(core->data_dir, i).string();
     bc.max_bytes = parsed.buffer_max_bytes / uint64_t(parsed.buffer_shards);
     bc.segment_bytes = parsed.buffer_segment_bytes;
     bc.fsync = config.buffer_fsync;
+    bc.redis_stream = config.redis_stream;
+    bc.redis_group = config.redis_group;
+    bc.redis_consumer = config.redis_consumer.empty() ? core->node_id : config.redis_consumer;
+    bc.redis_claim_after = parsed.redis_claim_after;
+    bc.redis_wait_replicas = config.redis_wait;
+    bc.redis_wait_timeout = parsed.redis_wait_timeout;
     auto buffer_or = buffer::MakeBuffer(bc);
-    if (!buffer_or.ok()) {
-      if (buffer_or.status().code() == StatusCode::kInvalidArgument) {
-        return ConfigError(buffer_or.status().message());
-      }
-      spdlog::error("cannot open the buffer: {}", buffer_or.status().ToString());
-      return 1;
-    }
+    if (!buffer_or.ok()) return open_failed(buffer_or.status());
     Shard shard;
-    shard.name = ShardName(i);
+    shard.name = redis ? RedisShardName(parsed.redis_urls[i], config.redis_stream) : ShardName(i);
     shard.buffer = std::move(buffer_or).value();
-    if (i < parsed.buffer_shards) routed.push_back(shard.buffer.get());
+    const bool takes_appends =
+        redis ? config.redis_write_shard < 0 || config.redis_write_shard == i
+              : i < parsed.buffer_shards;
+    if (takes_appends) routed.push_back(shard.buffer.get());
     core->shards.push_back(std::move(shard));
   }
   if (shard_count > parsed.buffer_shards) {
@@ -187,9 +287,32 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
                  "and take no new events",
                  shard_count, parsed.buffer_shards);
   }
-  core->router = std::make_unique<buffer::ShardRouter>(std::move(routed));
+  // The spill log: taken when asked for, and opened (to be drained) whenever it exists.
+  const std::filesystem::path spill_dir = core->data_dir / "spill";
+  if (redis && (config.spill == "disk" || std::filesystem::exists(spill_dir))) {
+    buffer::BufferConfig bc;
+    bc.kind = "disk";
+    bc.dir = spill_dir.string();
+    bc.max_bytes = parsed.buffer_max_bytes;
+    bc.segment_bytes = parsed.buffer_segment_bytes;
+    bc.fsync = config.buffer_fsync;
+    auto spill_or = buffer::MakeBuffer(bc);
+    if (!spill_or.ok()) return open_failed(spill_or.status());
+    Shard shard;
+    shard.name = "spill:" + core->node_id;
+    shard.buffer = std::move(spill_or).value();
+    if (config.spill == "disk") core->spill = shard.buffer.get();
+    core->shards.push_back(std::move(shard));
+  }
+  core->router = std::make_unique<buffer::ShardRouter>(std::move(routed), core->spill);
   if (!config.buffer_fsync && config.buffer == "disk") {
     spdlog::warn("--buffer-fsync=false: acknowledged events may be lost if the machine crashes");
+  }
+  if (redis) {
+    spdlog::info("buffer: Redis Streams {} on {} server(s), consumer {} in group {}{}",
+                 config.redis_stream, parsed.redis_urls.size(),
+                 config.redis_consumer.empty() ? core->node_id : config.redis_consumer,
+                 config.redis_group, core->spill ? ", spilling to DATA_DIR/spill" : "");
   }
 
   std::string object_url = config.object_store.empty()

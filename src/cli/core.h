@@ -34,7 +34,9 @@ struct Parsed {
   std::chrono::milliseconds export_interval, export_grace, hot_retention, dedup_window;
   std::chrono::milliseconds loader_batch_delay, query_timeout;
   std::chrono::milliseconds pg_partition, replica_wait;
-  int buffer_shards;  // resolved from --buffer-shards (0 = auto)
+  std::chrono::milliseconds redis_claim_after, redis_wait_timeout;
+  std::vector<std::string> redis_urls;  // --buffer redis://…,redis://… (empty otherwise)
+  int buffer_shards;  // resolved from --buffer-shards (0 = auto); with Redis, one per URL
   size_t loader_batch_events;  // resolved from --loader-batch-events (0 = auto)
   bool postgres;      // --store postgres://…
 };
@@ -57,7 +59,8 @@ class DataDirLock {
 
 // One buffer shard: its Buffer and the Loader that drains it into the hot store.
 struct Shard {
-  std::string name;  // "disk" for the first, then "disk-1", "disk-2", …: the store's offset key
+  // The store's offset key: "disk", "disk-1", …; "redis:HOST:PORT/DB/STREAM"; "spill:NODE".
+  std::string name;
   std::unique_ptr<buffer::Buffer> buffer;
   std::unique_ptr<loader::Loader> loader;
 };
@@ -67,6 +70,7 @@ struct Shard {
 struct Core {
   std::filesystem::path data_dir;
   DataDirLock lock;
+  std::string node_id;  // DATA_DIR/node-id: HOSTNAME-<random hex>, made once
   std::unique_ptr<objstore::ObjectStore> objects;
   // The DuckDB database of DATA_DIR/hot.duckdb: the hot store itself, or with --store
   // postgres only the `events` view over the Parquet history (DATA_DIR/history.duckdb), which
@@ -76,6 +80,7 @@ struct Core {
   store::HotStore* store = nullptr;                // duck or postgres: where the loaders write
   std::vector<Shard> shards;
   std::unique_ptr<buffer::ShardRouter> router;  // ingest's view of the shards
+  buffer::Buffer* spill = nullptr;  // --spill disk: the last of `shards`, takes refused appends
   std::unique_ptr<exporter::Exporter> exporter;
 
   // The exporter's watermark: the lowest of the shards' loaders' (DESIGN.md: a window closes
@@ -88,6 +93,8 @@ struct Core {
 //
 // Shards: shard i > 0 lives in DATA_DIR/buffer-i. Shards found on disk beyond
 // --buffer-shards are still opened and drained (never lost) but take no new appends.
+// With --buffer redis://…: one shard per URL (routed per --redis-write-shard), plus with
+// --spill disk (or when DATA_DIR/spill holds records from an earlier run) the spill log.
 int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core);
 
 }  // namespace sluice::cli

@@ -84,6 +84,9 @@ int RunServe(const ServeConfig& config) {
     gauges.push_back(reg.AddGaugeCallback("sluice_buffer_capacity_bytes", "The buffer cap", l,
                                           [buf] { return double(buf->Stats().capacity_bytes); }));
     gauges.push_back(reg.AddGaugeCallback(
+        "sluice_buffer_up", "1 while the shard can take appends (its Redis answers), else 0", l,
+        [buf] { return buf->LastError().empty() ? 1.0 : 0.0; }));
+    gauges.push_back(reg.AddGaugeCallback(
         "sluice_loader_lag_seconds",
         "Age of the newest loaded event while the loader is behind (0 when caught up)", l, [ld] {
           auto s = ld->Stats();
@@ -149,31 +152,47 @@ int RunServe(const ServeConfig& config) {
   const uint64_t reserve = std::min<uint64_t>(parsed->max_body_bytes, parsed->buffer_max_bytes / 10);
   server.Route("GET", "/readyz", [&core, router, reserve](http::Request&, http::Responder done) {
     // Ready while every shard (also one left on disk, being drained) has room for a large
-    // request; "buffer" sums the shards that take appends.
+    // request, and the shards that take appends can take them (a Redis server that does not
+    // answer makes the node unready, unless refused requests spill to disk); "buffer" sums the
+    // shards that take appends.
     buffer::BufferStats total = router->Stats();
     bool full = false;
+    std::string unavailable;
     JsonWriter w;
     w.BeginObject();
     w.Key("buffer").BeginObject().Key("depth_events").Uint(total.depth_records);
     w.Key("used_bytes").Uint(total.used_bytes).Key("capacity_bytes").Uint(total.capacity_bytes);
+    if (router->spills()) w.Key("spilled_events").Uint(router->spilled_records());
     w.EndObject();
     w.Key("shards").BeginArray();
     for (const Shard& shard : core.shards) {
       buffer::BufferStats s = shard.buffer->Stats();
       loader::LoaderStats l = shard.loader->Stats();
+      const std::string error = shard.buffer->LastError();
       full = full || (s.capacity_bytes > 0 && s.used_bytes + reserve > s.capacity_bytes);
+      if (!error.empty() && unavailable.empty()) unavailable = shard.name + ": " + error;
       w.BeginObject().Key("name").String(shard.name);
       w.Key("depth_events").Uint(s.depth_records).Key("used_bytes").Uint(s.used_bytes);
       w.Key("capacity_bytes").Uint(s.capacity_bytes);
       w.Key("committed_offset").Uint(l.committed_offset).Key("caught_up").Bool(l.drained);
+      if (!error.empty()) w.Key("buffer_error").String(error);
       if (!l.last_error.empty()) w.Key("last_error").String(l.last_error);
       w.EndObject();
     }
     w.EndArray();
-    w.Key("ready").Bool(!full);
-    if (full) w.Key("reason").String("buffer is full");
+    const bool down = !unavailable.empty() && !router->spills();
+    const bool ready = !full && !down;
+    w.Key("ready").Bool(ready);
+    if (full) {
+      w.Key("reason").String("buffer is full");
+    } else if (down) {
+      w.Key("reason").String("buffer unavailable: " + unavailable);
+    } else if (!unavailable.empty()) {
+      w.Key("spilling").Bool(true).Key("reason").String("buffer unavailable, spilling to disk: " +
+                                                        unavailable);
+    }
     w.EndObject();
-    done(http::Response::Json(full ? 503 : 200, w.Take()));
+    done(http::Response::Json(ready ? 200 : 503, w.Take()));
   });
   server.Route("GET", "/metrics", [](http::Request&, http::Responder done) {
     http::Response r;

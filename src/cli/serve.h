@@ -17,11 +17,20 @@ namespace sluice::cli {
 struct ServeConfig {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./sluice-data";
-  std::string buffer = "disk";  // disk | memory
+  std::string buffer = "disk";  // disk | memory | redis://…[,redis://…] (one shard per URL)
   std::string buffer_max_bytes = "8GiB";
   std::string buffer_segment_bytes = "64MiB";
   int buffer_shards = 0;  // independent buffers, one loader each; 0 = automatic (1 for DuckDB)
   bool buffer_fsync = true;
+  // Redis Streams buffer (issue 5; buffer/redis_streams.h).
+  std::string redis_stream = "sluice:events";
+  std::string redis_group = "sluice";
+  std::string redis_consumer;            // default: this node's id (DATA_DIR/node-id)
+  std::string redis_claim_after = "30s";  // lease TTL: a dead loader's stream is claimed after it
+  int redis_wait = 0;                    // WAIT for this many replicas before acknowledging
+  std::string redis_wait_timeout = "1s";
+  int redis_write_shard = -1;            // -1: spread appends over every URL; K: only URL K
+  std::string spill = "none";            // none | disk: Redis refuses -> DATA_DIR/spill
   int threads = 0;  // HTTP I/O threads; 0 = one per core
   std::string max_body_bytes = "4MiB";
   std::string max_event_bytes = "32KiB";

@@ -21,7 +21,9 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
   };
   opt("listen", &cfg->listen, "Address to listen on, HOST:PORT (port 0 picks a free one)");
   opt("data-dir", &cfg->data_dir, "Directory for the buffer, the hot store and local exports");
-  opt("buffer", &cfg->buffer, "Buffer: disk (durable segment log) or memory (loses data on crash)");
+  opt("buffer", &cfg->buffer,
+      "Buffer: disk (durable segment log), memory (loses data on crash), or Redis Streams: "
+      "redis://[:PASSWORD@]HOST:PORT[/DB], comma-separated for several shards");
   opt("buffer-max-bytes", &cfg->buffer_max_bytes, "Cap on buffer bytes; beyond it ingest answers 503");
   opt("buffer-segment-bytes", &cfg->buffer_segment_bytes, "Size of one buffer segment file");
   opt("buffer-shards", &cfg->buffer_shards,
@@ -29,6 +31,23 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
       "for DuckDB); --buffer-max-bytes is split between them");
   opt("buffer-fsync", &cfg->buffer_fsync,
       "fsync before acknowledging (false only for benchmarks: acknowledged events may be lost)");
+  opt("redis-stream", &cfg->redis_stream, "Redis: the stream key on every --buffer server");
+  opt("redis-group", &cfg->redis_group, "Redis: the consumer group the loaders read through");
+  opt("redis-consumer", &cfg->redis_consumer,
+      "Redis: this process's consumer name (default: the node id in DATA_DIR/node-id)");
+  opt("redis-claim-after", &cfg->redis_claim_after,
+      "Redis: a loader silent this long loses its stream; another claims its pending entries");
+  opt("redis-wait", &cfg->redis_wait,
+      "Redis: acknowledge only after this many replicas have the events (WAIT); 0 = the "
+      "primary's answer");
+  opt("redis-wait-timeout", &cfg->redis_wait_timeout,
+      "Redis: how long WAIT waits; fewer replicas by then answers 503");
+  opt("redis-write-shard", &cfg->redis_write_shard,
+      "Redis: -1 spreads requests over every --buffer URL; K writes only to the K-th (0-based: "
+      "the Redis paired with this server)");
+  opt("spill", &cfg->spill,
+      "none: a request Redis refuses (down, maxmemory) gets 503; disk: it goes to a local "
+      "log (DATA_DIR/spill) that the loader loads, and is acknowledged");
   opt("threads", &cfg->threads, "HTTP I/O threads (0 = one per core)");
   opt("max-body-bytes", &cfg->max_body_bytes, "Largest request body, before and after gzip");
   opt("max-event-bytes", &cfg->max_event_bytes, "Largest single event; larger ones are rejected");

@@ -163,8 +163,14 @@ void IngestService::Handle(event::Endpoint endpoint, http::Request& req, http::R
     if (!st.ok()) {
       (st.code() == StatusCode::kResourceExhausted ? mm.refused_full : mm.refused_io)
           .Inc(accepted);
+      // Unavailable (a Redis that did not answer, or too few replicas) may leave the events
+      // stored unacknowledged: a retry is then dropped by the loader's dedup, never doubled.
       std::string msg = st.code() == StatusCode::kResourceExhausted
-                            ? "buffer is full; nothing was stored, retry later"
+                            ? "buffer is full; nothing was stored, retry later (" +
+                                  st.message() + ")"
+                        : st.code() == StatusCode::kUnavailable
+                            ? "buffer unavailable; the events are not acknowledged, retry "
+                              "later (" + st.message() + ")"
                             : "buffer write failed; nothing was stored, retry later (" +
                                   st.message() + ")";
       http::Response r = http::Response::Error(503, msg);
