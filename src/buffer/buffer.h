@@ -69,6 +69,16 @@ class Buffer {
 
   virtual BufferStats Stats() const = 0;
 
+  // The store holds records up to `offset` (exclusive) that this buffer no longer has — it
+  // lost them, as a Redis restarted from an older AOF does. Makes the next appended record's
+  // offset at least `offset`, so offsets are never reused. FailedPrecondition for buffers that
+  // cannot lose acknowledged records (their offsets beyond next_offset are a wrong data dir).
+  virtual Status AdvanceTo(uint64_t offset) {
+    return Status::FailedPrecondition(
+        "the hot store holds buffer offsets up to " + std::to_string(offset) +
+        " but the buffer ends before them: this buffer does not belong to this hot store");
+  }
+
   // "" while appends can be expected to succeed; otherwise why they fail now (e.g. the Redis
   // server is unreachable), for /readyz. Buffers without a remote side are always "".
   virtual std::string LastError() const { return ""; }

@@ -224,12 +224,7 @@ Result<std::unique_ptr<RedisStreams>> RedisStreams::Open(const RedisStreamsOptio
   std::unique_ptr<RedisStreams> b(new RedisStreams(options, *url));
   auto conn = b->Connect();
   if (!conn.ok()) return conn.status();
-  // The group starts at the stream's beginning, so nothing already in it is skipped.
-  auto created =
-      Command(conn->get(), {"XGROUP", "CREATE", options.stream, options.group, "0", "MKSTREAM"});
-  if (!created.ok() && created.status().message().find("BUSYGROUP") == std::string::npos) {
-    return created.status().WithContext("creating consumer group " + options.group);
-  }
+  SLUICE_RETURN_IF_ERROR(b->EnsureGroup(conn->get()));
   auto remote = b->ReadRemote(conn->get());
   if (!remote.ok()) return remote.status();
   {
@@ -267,6 +262,16 @@ Result<std::unique_ptr<RedisStreams>> RedisStreams::Open(const RedisStreamsOptio
 }
 
 RedisStreams::~RedisStreams() { Close(); }
+
+Status RedisStreams::EnsureGroup(redisContext* c) const {
+  // The group starts at the stream's beginning, so nothing already in it is skipped.
+  auto created =
+      Command(c, {"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});
+  if (!created.ok() && created.status().message().find("BUSYGROUP") == std::string::npos) {
+    return created.status().WithContext("creating consumer group " + options_.group);
+  }
+  return Status::OK();
+}
 
 Result<RedisContextPtr> RedisStreams::Connect() const {
   const timeval tv = ToTimeval(options_.timeout);
@@ -477,9 +482,70 @@ Status RedisStreams::EnsureWriterConn() {
     SetError(conn.status());
     return conn.status();
   }
+  // A Redis that restarted from an older AOF (or a replica promoted before it had
+  // everything) ends the stream below offsets already handed out. Offsets must never be
+  // reused — the hot store may hold them — so move the stream's top back up first.
+  uint64_t known;
+  {
+    std::lock_guard lock(mu_);
+    known = next_offset_;
+  }
+  if (known > 0) {
+    auto remote = ReadRemote(conn->get());
+    if (!remote.ok()) {
+      SetError(remote.status());
+      return remote.status();
+    }
+    if (remote->next < known) {
+      spdlog::error("redis stream {} on {}:{} ends at offset {} but offsets up to {} were handed "
+                    "out: Redis lost its last {} entries (acknowledged; those not loaded yet are "
+                    "lost); new entries continue from offset {}",
+                    options_.stream, url_.host, url_.port, remote->next, known,
+                    known - remote->next, known);
+      if (Status st = SetTop(conn->get(), known); !st.ok()) {
+        SetError(st);
+        return st;
+      }
+    }
+  }
   writer_conn_ = std::move(*conn);
   backoff_ = std::chrono::milliseconds(0);
   SetError(Status::OK());
+  return Status::OK();
+}
+
+Status RedisStreams::SetTop(redisContext* c, uint64_t next) {
+  // The key itself may be gone (an AOF from before it existed): recreate it with the group.
+  SLUICE_RETURN_IF_ERROR(EnsureGroup(c));
+  auto r = Command(c, {"XSETID", options_.stream, IdOf(next - 1)});
+  if (!r.ok()) return r.status().WithContext("XSETID " + options_.stream);
+  std::lock_guard lock(mu_);
+  next_offset_ = std::max(next_offset_, next);
+  return Status::OK();
+}
+
+Status RedisStreams::AdvanceTo(uint64_t offset) {
+  std::lock_guard read_lock(read_mu_);
+  SLUICE_ASSIGN_OR_RETURN(redisContext * c, ReadConn());
+  auto remote = ReadRemote(c);
+  if (!remote.ok()) {
+    if (remote.status().code() == StatusCode::kUnavailable) read_conn_.reset();
+    return remote.status();
+  }
+  ApplyRemote(*remote);
+  if (remote->next >= offset) return Status::OK();
+  spdlog::error("redis stream {} ends at offset {} but the hot store holds records up to {}: "
+                "Redis lost entries the store already has; new entries continue from offset {}",
+                options_.stream, remote->next, offset, offset);
+  if (Status st = SetTop(c, offset); !st.ok()) {
+    if (st.code() == StatusCode::kUnavailable) read_conn_.reset();
+    return st;
+  }
+  // The group moves along: nothing below `offset` is left to deliver.
+  auto r = Command(c, {"XGROUP", "SETID", options_.stream, options_.group, IdOf(offset - 1)});
+  if (!r.ok()) return r.status();
+  delivered_ = std::max(delivered_, offset);
+  acked_ = std::max(acked_, offset);
   return Status::OK();
 }
 
@@ -701,7 +767,7 @@ Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_byte
     // over. Min idle 0: holding the lease proves no other consumer works on them.
     auto r = Command(c, {"XAUTOCLAIM", key, options_.group, options_.consumer, "0", IdOf(from),
                          "COUNT", std::to_string(count)});
-    if (!r.ok()) return r.status();
+    if (!r.ok()) return Regroup(c, r.status());
     if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements < 2) {
       return Status::Internal("XAUTOCLAIM: unexpected reply shape");
     }
@@ -726,7 +792,7 @@ Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_byte
   for (;;) {
     args[5] = std::to_string(std::min<uint64_t>(from - delivered_ + count, 100'000));
     auto r = Command(c, args);
-    if (!r.ok()) return r.status();
+    if (!r.ok()) return Regroup(c, r.status());
     if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 1) return Status::OK();  // timeout
     const redisReply* stream = (*r)->element[0];
     if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) {
@@ -737,6 +803,17 @@ Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_byte
     delivered_ = std::max(delivered_, *seen);
     if (!out->empty() || *seen == 0 || delivered_ > from) return Status::OK();
   }
+}
+
+Status RedisStreams::Regroup(redisContext* c, Status st) {
+  if (st.message().find("NOGROUP") == std::string::npos) return st;
+  // The stream or the group vanished (Redis restarted without them): recreate both; the next
+  // Read finds the entries again from the stream's start.
+  spdlog::error("redis stream {}: group {} is gone ({}); recreating it", options_.stream,
+                options_.group, st.message());
+  SLUICE_RETURN_IF_ERROR(EnsureGroup(c));
+  delivered_ = 0;
+  return Status::OK();
 }
 
 Status RedisStreams::Commit(uint64_t offset) {

@@ -55,6 +55,11 @@
 // After a restart, committed_offset is the group's oldest unacknowledged entry; records not
 // acknowledged are read again, which the store's committed offset makes harmless.
 //
+// Lost entries: a Redis restarted from an AOF without its last second ends the stream below
+// offsets already handed out. Offsets are never reused: the writer, on reconnecting, and the
+// loader, through AdvanceTo(the store's offset), move the stream's top back up (XSETID), so
+// new entries get new offsets; the lost entries the loader had not loaded yet are lost (the
+// window `appendfsync everysec` leaves; --redis-wait with a replica closes it).
 // Deleting the stream key resets offsets to 0: do not, while a store holds a committed offset.
 // Concurrency: thread-safe as buffer.h requires. One mutex guards the counters; the writer, the
 // reader and the heartbeat each own their connection (the reader's under read_mu_).
@@ -128,6 +133,7 @@ class RedisStreams final : public Buffer {
   Status Commit(uint64_t offset) override;
   BufferStats Stats() const override;
   void Close() override;
+  Status AdvanceTo(uint64_t offset) override;
 
   // "" while the last command on the writer's connection succeeded, else what failed.
   std::string LastError() const override;
@@ -153,9 +159,15 @@ class RedisStreams final : public Buffer {
   RedisStreams(RedisStreamsOptions options, RedisUrl url);
   Result<RedisContextPtr> Connect() const;
   Result<RemoteState> ReadRemote(redisContext* c) const;
+  Status EnsureGroup(redisContext* c) const;  // XGROUP CREATE … 0 MKSTREAM unless it exists
+  // Under read_mu_: `st`, unless it says the group is missing: then recreates it (OK).
+  Status Regroup(redisContext* c, Status st);
   // Folds `r` into the counters (offsets only move forward).
   void ApplyRemote(const RemoteState& r);
-  Status EnsureWriterConn();    // on the writer thread: connects, honouring the backoff
+  // On the writer thread: connects, honouring the backoff; after a reconnect, moves the
+  // stream's top up to next_offset_ if Redis lost entries (SetTop).
+  Status EnsureWriterConn();
+  Status SetTop(redisContext* c, uint64_t next);  // XSETID so that 0-* gives offset `next`
   Status WriteOne(Pending& p);  // on the writer thread
   void WriterLoop();
   void HeartbeatLoop();

@@ -439,5 +439,45 @@ TEST_F(RedisStreamsTest, WaitForMissingReplicasIsUnavailableButStored) {
   EXPECT_EQ(len->integer, 1);  // on the primary: a client retry is deduplicated by the loader
 }
 
+TEST_F(RedisStreamsTest, OffsetsAreNeverReusedAfterRedisLosesEntries) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  auto a = OpenAs(redis.url(), "events", "a");
+  ASSERT_NE(a, nullptr);
+  std::vector<std::string> ten;
+  for (int i = 0; i < 10; ++i) ten.push_back("r" + std::to_string(i));
+  ASSERT_TRUE(AppendAndWait(*a, ten).ok());
+  // As after a restart from an AOF without its last entries: only offsets 0..2 survive, and
+  // the connections drop.
+  ASSERT_NE(redis.Command({"DEL", "events"}), nullptr);
+  for (const char* id : {"0-1", "0-2", "0-3"}) {
+    ASSERT_NE(redis.Command({"XADD", "events", id, "r", "old"}), nullptr);
+  }
+  ASSERT_NE(redis.Command({"CLIENT", "KILL", "TYPE", "normal"}), nullptr);
+  Status st = AppendAndWait(*a, {"lost connection"});  // may or may not notice the kill
+  if (!st.ok()) {
+    EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  }
+  ASSERT_TRUE(AppendAndWait(*a, {"new"}).ok());
+  // Offsets 3..9 were handed out before: the new entry comes after them, never at 3.
+  ReplyPtr last = redis.Command({"XREVRANGE", "events", "+", "-", "COUNT", "1"});
+  ASSERT_NE(last, nullptr);
+  ASSERT_EQ(last->elements, 1u);
+  EXPECT_EQ(std::string(last->element[0]->element[1]->element[1]->str), "new");
+  const std::string id = last->element[0]->element[0]->str;
+  EXPECT_EQ(id, st.ok() ? "0-12" : "0-11");
+
+  // A fresh process whose store is ahead of the stream moves the stream up too.
+  auto b = OpenAs(redis.url(), "events", "b");
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(b->AdvanceTo(20).ok());
+  ASSERT_TRUE(AppendAndWait(*b, {"after advance"}).ok());
+  EXPECT_EQ(b->Stats().next_offset, 21u);
+  auto read = b->Read(20, 10, 1 << 20, 0ms);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ((*read)[0].payload, "after advance");
+}
+
 }  // namespace
 }  // namespace sluice::buffer

@@ -67,7 +67,12 @@ Status Loader::Init() {
     dedup_.Insert(FingerprintOf(id), max_received);
   });
   SLUICE_RETURN_IF_ERROR(st);
-  // The buffer may have freed segments below our offset, never above it.
+  // The buffer may have freed segments below our offset, never above it — unless it lost
+  // records the store already has (a Redis restarted from an older AOF): then it must hand
+  // out offsets above ours from now on.
+  if (buffer_->Stats().next_offset < next_offset_) {
+    SLUICE_RETURN_IF_ERROR(buffer_->AdvanceTo(next_offset_));
+  }
   SLUICE_RETURN_IF_ERROR(buffer_->Commit(next_offset_));
   std::lock_guard lock(mu_);
   stats_.committed_offset = next_offset_;
