@@ -414,7 +414,7 @@ void RedisStreams::Append(std::vector<std::string> records, AppendCallback done)
                                           std::to_string(options_.max_bytes) + " bytes reached");
     } else {
       pending_bytes_ += bytes;
-      queue_.push_back(Pending{std::move(records), std::move(done), bytes});
+      queue_.push_back(Pending{std::move(records), std::move(done), bytes, Status::OK(), false});
     }
   }
   if (!refusal.ok()) {
@@ -427,23 +427,23 @@ void RedisStreams::Append(std::vector<std::string> records, AppendCallback done)
 void RedisStreams::WriterLoop() {
   auto next_refresh = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   for (;;) {
-    Pending p;
-    bool refresh = false;
+    // Every queued append (up to a bound) goes out in one pipeline: group commit.
+    std::vector<Pending> batch;
     {
       std::unique_lock lock(mu_);
       cv_.wait_until(lock, next_refresh, [&] { return closed_ || !queue_.empty(); });
-      if (queue_.empty()) {
-        if (closed_) break;  // closed and drained
-        refresh = true;
-      } else {
-        p = std::move(queue_.front());
+      if (queue_.empty() && closed_) break;  // closed and drained
+      uint64_t bytes = 0;
+      while (!queue_.empty() && batch.size() < kMaxPipelined && bytes < kMaxPipelinedBytes) {
+        bytes += queue_.front().bytes;
+        batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    if (refresh || std::chrono::steady_clock::now() >= next_refresh) {
+    if (batch.empty() || std::chrono::steady_clock::now() >= next_refresh) {
       // The backlog as Redis sees it: other writers' entries, another process's commits.
-      next_refresh = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       // Also reconnects (with backoff) while no append comes, so that /readyz recovers.
+      next_refresh = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       if (EnsureWriterConn().ok()) {
         auto remote = ReadRemote(writer_conn_.get());
         if (remote.ok()) {
@@ -454,13 +454,13 @@ void RedisStreams::WriterLoop() {
         }
       }
     }
-    if (!p.done) continue;
-    Status s = WriteOne(p);
-    if (!s.ok()) {
+    if (batch.empty()) continue;
+    WriteMany(batch);
+    {
       std::lock_guard lock(mu_);
-      pending_bytes_ -= p.bytes;
+      for (const Pending& p : batch) pending_bytes_ -= p.bytes;
     }
-    p.done(std::move(s));
+    for (Pending& p : batch) p.done(std::move(p.result));
   }
   writer_conn_.reset();
 }
@@ -549,82 +549,118 @@ Status RedisStreams::AdvanceTo(uint64_t offset) {
   return Status::OK();
 }
 
-Status RedisStreams::WriteOne(Pending& p) {
-  SLUICE_RETURN_IF_ERROR(EnsureWriterConn());
-  if (p.records.empty()) return Status::OK();
+void RedisStreams::WriteMany(std::vector<Pending>& batch) {
+  if (Status st = EnsureWriterConn(); !st.ok()) {
+    for (Pending& p : batch) p.result = st;
+    return;
+  }
   redisContext* c = writer_conn_.get();
   const std::string& key = options_.stream;
-  // MULTI, one XADD per record, EXEC [, WAIT]: appended to hiredis' output buffer, sent in
-  // one write, answered in one read.
-  redisAppendCommand(c, "MULTI");
-  for (const std::string& record : p.records) {
-    const char* argv[] = {"XADD", key.data(), "0-*", "r", record.data()};
-    const size_t argvlen[] = {4, key.size(), 3, 1, record.size()};
-    redisAppendCommandArgv(c, 5, argv, argvlen);
+  // Per append: MULTI, one XADD per record, EXEC; then one WAIT for all of them. Everything is
+  // appended to hiredis' output buffer, sent in one write and answered in one read.
+  size_t replies = 0;
+  for (const Pending& p : batch) {
+    if (p.records.empty()) continue;
+    redisAppendCommand(c, "MULTI");
+    for (const std::string& record : p.records) {
+      const char* argv[] = {"XADD", key.data(), "0-*", "r", record.data()};
+      const size_t argvlen[] = {4, key.size(), 3, 1, record.size()};
+      redisAppendCommandArgv(c, 5, argv, argvlen);
+    }
+    redisAppendCommand(c, "EXEC");
+    replies += p.records.size() + 2;
   }
-  redisAppendCommand(c, "EXEC");
-  const bool wait = options_.wait_replicas > 0;
+  const bool wait = options_.wait_replicas > 0 && replies > 0;
   if (wait) {
     redisAppendCommand(c, "WAIT %d %lld", options_.wait_replicas,
                        static_cast<long long>(options_.wait_timeout.count()));
   }
-  Status first_error;
-  ReplyPtr exec;
-  ReplyPtr waited;
-  const size_t replies = p.records.size() + 2 + (wait ? 1 : 0);
-  for (size_t i = 0; i < replies; ++i) {
+  auto next_reply = [&](ReplyPtr* out) -> bool {
     void* raw = nullptr;
-    if (redisGetReply(c, &raw) != REDIS_OK) {
-      Status s = ConnectionStatus(c, "XADD");
-      writer_conn_.reset();  // EXEC may or may not have run
-      SetError(s);
-      return s;
-    }
-    ReplyPtr reply(static_cast<redisReply*>(raw));
-    if (i == p.records.size() + 1) {
-      exec = std::move(reply);
-    } else if (i == p.records.size() + 2) {
-      waited = std::move(reply);
-    } else if (reply->type == REDIS_REPLY_ERROR && first_error.ok()) {
-      first_error = ErrorStatus(i == 0 ? "MULTI" : "XADD", Str(reply.get()));
-    }
-  }
-  SetError(Status::OK());
-  // A refused queued command (OOM) aborts EXEC: nothing of this call is stored.
-  if (!first_error.ok()) return first_error;
-  if (exec->type == REDIS_REPLY_ERROR) return ErrorStatus("EXEC", Str(exec.get()));
-  if (exec->type != REDIS_REPLY_ARRAY || exec->elements != p.records.size()) {
-    return Status::Internal("redis EXEC: unexpected reply");
-  }
+    if (redisGetReply(c, &raw) != REDIS_OK) return false;
+    out->reset(static_cast<redisReply*>(raw));
+    return true;
+  };
   std::vector<Record> written;
-  written.reserve(exec->elements);
-  for (size_t i = 0; i < exec->elements; ++i) {
-    const redisReply* id = exec->element[i];
-    if (id->type == REDIS_REPLY_ERROR) {
-      // E.g. the stream's top ID has a time part ("*" IDs from another program).
-      return ErrorStatus("XADD", Str(id));
+  size_t i = 0;
+  for (; i < batch.size(); ++i) {
+    Pending& p = batch[i];
+    if (p.records.empty()) continue;
+    Status first_error;
+    ReplyPtr exec;
+    bool lost = false;
+    for (size_t k = 0; k < p.records.size() + 2; ++k) {
+      ReplyPtr reply;
+      if (!next_reply(&reply)) {
+        lost = true;
+        break;
+      }
+      if (k == p.records.size() + 1) {
+        exec = std::move(reply);
+      } else if (reply->type == REDIS_REPLY_ERROR && first_error.ok()) {
+        first_error = ErrorStatus(k == 0 ? "MULTI" : "XADD", Str(reply.get()));
+      }
     }
-    auto offset = OffsetOf(Str(id));
-    if (!offset.ok()) return offset.status();
-    written.push_back(Record{*offset, std::move(p.records[i])});
+    if (lost) break;
+    // A refused queued command (OOM) aborts EXEC: nothing of this append is stored.
+    if (!first_error.ok()) {
+      p.result = first_error;
+      continue;
+    }
+    if (exec->type == REDIS_REPLY_ERROR) {
+      p.result = ErrorStatus("EXEC", Str(exec.get()));
+      continue;
+    }
+    if (exec->type != REDIS_REPLY_ARRAY || exec->elements != p.records.size()) {
+      p.result = Status::Internal("redis EXEC: unexpected reply");
+      continue;
+    }
+    const size_t before = written.size();
+    for (size_t k = 0; k < exec->elements && p.result.ok(); ++k) {
+      const redisReply* id = exec->element[k];
+      // An error: e.g. the stream's top ID has a time part ("*" IDs from another program).
+      Result<uint64_t> offset = id->type == REDIS_REPLY_ERROR ? Result<uint64_t>(ErrorStatus(
+                                                                    "XADD", Str(id)))
+                                                              : OffsetOf(Str(id));
+      if (!offset.ok()) {
+        p.result = offset.status();
+        written.resize(before);
+        break;
+      }
+      written.push_back(Record{*offset, std::move(p.records[k])});
+    }
+    if (p.result.ok()) p.stored = true;
+  }
+  ReplyPtr waited;
+  const bool lost = i < batch.size() || (wait && !next_reply(&waited));
+  if (lost) {
+    // The connection broke: appends without an answer may or may not have run.
+    Status st = ConnectionStatus(c, "XADD");
+    writer_conn_.reset();
+    SetError(st);
+    for (size_t k = i; k < batch.size(); ++k) batch[k].result = st;
+    if (wait) {
+      for (Pending& p : batch) {
+        if (p.stored) p.result = st;  // not known to be on a replica
+      }
+    }
+  } else {
+    SetError(Status::OK());
   }
   NoteSizes(written);
-  {
-    std::lock_guard lock(mu_);
-    pending_bytes_ -= p.bytes;
-  }
-  p.bytes = 0;  // released: the caller must not release it again
-  if (wait) {
-    const long long got = waited && waited->type == REDIS_REPLY_INTEGER ? waited->integer : -1;
+  if (wait && !lost) {
+    const long long got = waited->type == REDIS_REPLY_INTEGER ? waited->integer : -1;
     if (got < options_.wait_replicas) {
-      return Status::Unavailable(
+      Status st = Status::Unavailable(
           "redis WAIT: " + std::to_string(std::max(got, 0LL)) + " of " +
           std::to_string(options_.wait_replicas) + " replicas acknowledged within " +
           std::to_string(options_.wait_timeout.count()) +
           " ms; the events are on the primary but not acknowledged (a retry is deduplicated)");
+      for (Pending& p : batch) {
+        if (p.stored) p.result = st;
+      }
     }
   }
-  return Status::OK();
 }
 
 Result<int> RedisStreams::TryLease(redisContext* c) const {

@@ -9,9 +9,11 @@
 // stream whose top ID has a non-zero time part (written by something else with "*") refuses
 // "0-*": the append is answered Internal with Redis's message.
 //
-// Append: each call is ONE pipelined round trip `MULTI, XADD key 0-* r <bytes> ..., EXEC`
-// [`, WAIT n timeout`] run on a buffer-owned writer thread (Append itself never blocks on Redis;
-// callbacks run on that thread). MULTI/EXEC makes the call all-or-nothing and contiguous: under
+// Append: each call is one transaction `MULTI, XADD key 0-* r <bytes> ..., EXEC` sent by a
+// buffer-owned writer thread (Append itself never blocks on Redis; callbacks run on that
+// thread). The writer sends every append queued meanwhile (up to kMaxPipelined appends or
+// kMaxPipelinedBytes) in ONE pipelined round trip, each its own MULTI/EXEC, then one
+// `WAIT n timeout` for all of them: group commit, as DiskLog shares one fsync. MULTI/EXEC makes the call all-or-nothing and contiguous: under
 // maxmemory-policy noeviction an OOM refuses the queued XADDs and EXEC aborts, so nothing of
 // the call is stored. The callback reports OK only after Redis answered EXEC with every XADD's
 // ID, and with wait_replicas > 0 only after WAIT reported that many replicas have the writes.
@@ -145,7 +147,11 @@ class RedisStreams final : public Buffer {
     std::vector<std::string> records;
     AppendCallback done;
     uint64_t bytes = 0;
+    Status result;        // set by WriteMany
+    bool stored = false;  // EXEC answered with every entry's ID
   };
+  static constexpr size_t kMaxPipelined = 256;            // appends per pipeline
+  static constexpr uint64_t kMaxPipelinedBytes = 16 << 20;  // bytes per pipeline
   // The stream and group as Redis reports them.
   struct RemoteState {
     uint64_t next = 0;       // last-generated ID's offset + 1
@@ -168,7 +174,8 @@ class RedisStreams final : public Buffer {
   // stream's top up to next_offset_ if Redis lost entries (SetTop).
   Status EnsureWriterConn();
   Status SetTop(redisContext* c, uint64_t next);  // XSETID so that 0-* gives offset `next`
-  Status WriteOne(Pending& p);  // on the writer thread
+  // On the writer thread: all of `batch` in one pipeline; sets each one's result.
+  void WriteMany(std::vector<Pending>& batch);
   void WriterLoop();
   void HeartbeatLoop();
   // Takes or renews the lease on `c`. 0: another consumer holds it; 1: renewed; 2: taken.

@@ -8,9 +8,11 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -477,6 +479,41 @@ TEST_F(RedisStreamsTest, OffsetsAreNeverReusedAfterRedisLosesEntries) {
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   ASSERT_EQ(read->size(), 1u);
   EXPECT_EQ((*read)[0].payload, "after advance");
+}
+
+TEST_F(RedisStreamsTest, QueuedAppendsShareRoundTripsAndEachStaysWhole) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  auto buffer = Open(redis.url(), "events");
+  ASSERT_NE(buffer, nullptr);
+  std::unique_ptr<redisContext, RedisContextDeleter> c(redisConnect("127.0.0.1", redis.port()));
+  ASSERT_TRUE(c && !c->err);
+  auto reads = [&] {
+    ReplyPtr r(static_cast<redisReply*>(redisCommand(c.get(), "INFO stats")));
+    return InfoNumber(r ? std::string(r->str, r->len) : std::string(), "total_reads_processed");
+  };
+  const long long before = reads();
+  constexpr int kAppends = 200;
+  std::atomic<int> ok{0};
+  std::promise<void> all;
+  std::atomic<int> left{kAppends};
+  for (int i = 0; i < kAppends; ++i) {
+    buffer->Append({"a" + std::to_string(i), "b" + std::to_string(i)}, [&](Status st) {
+      if (st.ok()) ok.fetch_add(1);
+      if (left.fetch_sub(1) == 1) all.set_value();
+    });
+  }
+  all.get_future().wait();
+  const long long after = reads();
+  EXPECT_EQ(ok.load(), kAppends);
+  // One round trip per append would be 200 reads; queued appends go out together.
+  EXPECT_LT(after - before, kAppends / 4) << before << " -> " << after;
+  auto records = buffer->Read(0, 1000, 1 << 20, 0ms);
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 2u * kAppends);
+  for (size_t i = 0; i < records->size(); i += 2) {  // each append's two records adjacent
+    EXPECT_EQ((*records)[i].payload.substr(1), (*records)[i + 1].payload.substr(1));
+  }
 }
 
 }  // namespace
