@@ -13,16 +13,17 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "bench/event_generator.h"
 #include "bench/histogram.h"
+#include "bench/raw_xadd.h"
+#include "bench/run_common.h"
 
 namespace sluice::bench {
 namespace {
@@ -31,7 +32,9 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-using SteadyClock = std::chrono::steady_clock;
+using internal::Seconds;
+using internal::SteadyClock;
+using internal::WorkerStats;
 using std::chrono::duration_cast;
 using std::chrono::microseconds;
 using std::chrono::nanoseconds;
@@ -40,9 +43,6 @@ using std::chrono::nanoseconds;
 constexpr auto kRequestTimeout = std::chrono::seconds(60);
 constexpr auto kMinBackoff = std::chrono::milliseconds(10);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
-// Generated templates are kept under about this many bytes in total.
-constexpr size_t kTemplatePoolBytes = 64u << 20;
-constexpr size_t kMaxEventBytes = 1u << 20;
 
 struct ParsedUrl {
   std::string host;  // without brackets
@@ -166,17 +166,6 @@ struct RunPlan {
     return SteadyClock::time_point(SteadyClock::duration(end_ticks.load()));
   }
   void SetEnd(SteadyClock::time_point t) { end_ticks.store(t.time_since_epoch().count()); }
-};
-
-// What one event-loop thread saw. Touched only by that thread until it is joined.
-struct WorkerStats {
-  LatencyHistogram latency;
-  uint64_t requests_sent = 0, requests_answered = 0, requests_missed = 0;
-  uint64_t events_sent = 0, events_acked = 0, events_rejected = 0;
-  uint64_t acked_json_bytes = 0, body_bytes_sent = 0, connects = 0;
-  std::map<int, uint64_t> status_counts;
-  std::map<std::string, uint64_t> connection_errors;
-  SteadyClock::time_point last_answer{};
 };
 
 // One keep-alive connection with at most one request in flight. Lives on one io_context;
@@ -373,19 +362,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Open loop, at the end: the slots in the measured window this connection never sent.
   void CountMissedSlots() {
-    auto first = next_slot_;
-    if (first < plan_.measure_start) {
-      const auto behind = (plan_.measure_start - first).count();
-      const auto step = plan_.interval.count();
-      first += SteadyClock::duration((behind + step - 1) / step * step);
-    }
-    const auto end = plan_.End();
-    if (first < end) {
-      stats_.requests_missed +=
-          static_cast<uint64_t>((end - first - SteadyClock::duration(1)).count() /
-                                plan_.interval.count()) +
-          1;
-    }
+    stats_.requests_missed +=
+        internal::MissedSlots(next_slot_, plan_.measure_start, plan_.End(), plan_.interval);
   }
 
   void Finish() {
@@ -419,47 +397,6 @@ struct Worker {
   std::vector<std::shared_ptr<Connection>> connections;
 };
 
-Status CheckOptions(const BenchOptions& o) {
-  auto bad = [](const std::string& s) { return Status::InvalidArgument(s); };
-  if (o.endpoint != "batch" && o.endpoint != "track" && o.endpoint != "events" &&
-      o.endpoint != "noop") {
-    return bad("--endpoint must be one of batch, track, events, noop (got '" + o.endpoint + "')");
-  }
-  if (o.connections < 1 || o.connections > 10000) {
-    return bad("--connections must be between 1 and 10000 (got " + std::to_string(o.connections) +
-               ")");
-  }
-  if (o.threads < 1 || o.threads > 256) {
-    return bad("--threads must be between 1 and 256 (got " + std::to_string(o.threads) + ")");
-  }
-  if (o.batch < 1 || o.batch > 100000) {
-    return bad("--batch must be between 1 and 100000 (got " + std::to_string(o.batch) + ")");
-  }
-  if (!(o.rate >= 0) || !std::isfinite(o.rate)) {
-    return bad("--rate must be a number of events per second, 0 for as fast as possible");
-  }
-  if (!(o.duration_s > 0) || o.duration_s > 7 * 86400.0) {
-    return bad("--duration must be a positive number of seconds, at most a week");
-  }
-  if (!(o.warmup_s >= 0) || o.warmup_s > 86400.0) {
-    return bad("--warmup must be between 0 and 86400 seconds");
-  }
-  if (o.event_bytes < 1 || o.event_bytes > kMaxEventBytes) {
-    return bad("--event-bytes must be between 1 and " + std::to_string(kMaxEventBytes));
-  }
-  if (o.templates * o.event_bytes > (size_t{1} << 30)) {
-    return bad("--templates x --event-bytes must be at most 1 GiB (the pool is held in memory)");
-  }
-  if (!(o.drain_timeout_s >= 0) || !(o.connect_timeout_s > 0)) {
-    return bad("drain and connect timeouts must be positive");
-  }
-  return Status::OK();
-}
-
-SteadyClock::duration Seconds(double s) {
-  return duration_cast<SteadyClock::duration>(std::chrono::duration<double>(s));
-}
-
 // Connects once, with a timeout, to tell "server down" from "server slow" before the run.
 Status CheckReachable(const tcp::resolver::results_type& endpoints, const std::string& url,
                       double timeout_s) {
@@ -475,23 +412,17 @@ Status CheckReachable(const tcp::resolver::results_type& endpoints, const std::s
   return Status::OK();
 }
 
-// A run id no earlier run is likely to have used, so a server's dedup never sees old ids.
-uint64_t FreshRunId() {
-  std::random_device rd;
-  const uint64_t id = (uint64_t{rd()} << 32 | rd()) ^
-                      static_cast<uint64_t>(SteadyClock::now().time_since_epoch().count());
-  return id != 0 ? id : 1;
-}
-
 }  // namespace
 
 Status ValidateBenchOptions(const BenchOptions& options) {
-  SLUICE_RETURN_IF_ERROR(CheckOptions(options));
+  if (!options.raw_xadd_url.empty()) return ValidateRawXaddOptions(options);
+  SLUICE_RETURN_IF_ERROR(internal::CheckOptions(options));
   return ParseUrl(options.url).status();
 }
 
 Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) {
-  SLUICE_RETURN_IF_ERROR(CheckOptions(options));
+  if (!options.raw_xadd_url.empty()) return RunRawXadd(options, std::move(stop));
+  SLUICE_RETURN_IF_ERROR(internal::CheckOptions(options));
   SLUICE_ASSIGN_OR_RETURN(const ParsedUrl url, ParseUrl(options.url));
 
   asio::io_context resolve_ioc;
@@ -508,7 +439,7 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   report.url = options.url;
   report.endpoint = options.endpoint;
   report.seed = options.seed;
-  report.run_id = options.run_id != 0 ? options.run_id : FreshRunId();
+  report.run_id = options.run_id != 0 ? options.run_id : internal::FreshRunId();
   const bool track = options.endpoint == "track";
   plan.batch = track ? 1 : options.batch;
   plan.format = track                          ? BodyFormat::kSingle
@@ -523,15 +454,8 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
     plan.authorization = "Basic " + Base64(options.write_key + ":");
   }
 
-  EventGeneratorOptions gen_options;
-  gen_options.event_bytes = options.event_bytes;
-  gen_options.seed = options.seed;
-  gen_options.run_id = report.run_id;
-  gen_options.mix = track ? EventMix::kTrackOnly : EventMix::kWebShop;
-  gen_options.template_count =
-      options.templates > 0
-          ? options.templates
-          : std::clamp<size_t>(kTemplatePoolBytes / options.event_bytes, 16, 1024);
+  EventGeneratorOptions gen_options = internal::GeneratorOptionsFor(
+      options, report.run_id, track ? EventMix::kTrackOnly : EventMix::kWebShop);
   gen_options.precompress = options.gzip;
   const EventGenerator generator(gen_options);
   plan.generator = &generator;
@@ -541,9 +465,7 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   const int threads = std::min(options.threads, options.connections);
   plan.open_loop = options.rate > 0;
   if (plan.open_loop) {
-    plan.interval = std::max<SteadyClock::duration>(
-        Seconds(static_cast<double>(options.connections) * plan.batch / options.rate),
-        SteadyClock::duration(1));
+    plan.interval = internal::OpenLoopInterval(options.rate, options.connections, plan.batch);
   }
 
   std::vector<std::unique_ptr<Worker>> workers;
@@ -591,19 +513,12 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
         if (--loops_running == 0) loops_done.notify_all();
       });
     }
-    // Sleeps until `t`; true when a stop request came first.
-    auto stopped_before = [&stop](SteadyClock::time_point t) {
-      std::mutex mu;
-      std::unique_lock lock(mu);
-      std::condition_variable_any cv;
-      return cv.wait_until(lock, stop, t, [] { return false; }) || stop.stop_requested();
-    };
     bool stopped = false;
     if (probe) {
-      stopped = stopped_before(plan.measure_start);
+      stopped = internal::StoppedBefore(stop, plan.measure_start);
       if (!stopped) probe->Start();
     }
-    if (!stopped) stopped = stopped_before(planned_end);
+    if (!stopped) stopped = internal::StoppedBefore(stop, planned_end);
     if (probe) probe->Stop();
     const auto stop_time = SteadyClock::now();
     if (stopped && stop_time < planned_end) {
@@ -641,22 +556,7 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   LatencyHistogram latency;
   const SteadyClock::time_point end = plan.End();
   SteadyClock::time_point last_answer = end;
-  for (auto& w : workers) {
-    const WorkerStats& s = w->stats;
-    latency.Merge(s.latency);
-    report.requests_sent += s.requests_sent;
-    report.requests_answered += s.requests_answered;
-    report.requests_missed += s.requests_missed;
-    report.events_sent += s.events_sent;
-    report.events_acked += s.events_acked;
-    report.events_rejected += s.events_rejected;
-    report.acked_json_bytes += s.acked_json_bytes;
-    report.body_bytes_sent += s.body_bytes_sent;
-    report.connects += s.connects;
-    for (const auto& [status, n] : s.status_counts) report.status_counts[status] += n;
-    for (const auto& [msg, n] : s.connection_errors) report.connection_errors[msg] += n;
-    last_answer = std::max(last_answer, s.last_answer);
-  }
+  for (auto& w : workers) internal::AddWorkerStats(w->stats, &report, &latency, &last_answer);
 
   report.method_and_path = "POST " + plan.target;
   report.connections = options.connections;
@@ -675,26 +575,7 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   report.elapsed_s =
       std::max(0.0, std::chrono::duration<double>(last_answer - plan.measure_start).count());
 
-  const double ms = 1e-3;
-  report.latency.count = latency.Count();
-  report.latency.p50_ms = latency.Percentile(0.50) * ms;
-  report.latency.p90_ms = latency.Percentile(0.90) * ms;
-  report.latency.p99_ms = latency.Percentile(0.99) * ms;
-  report.latency.p999_ms = latency.Percentile(0.999) * ms;
-  report.latency.max_ms = static_cast<double>(latency.Max()) * ms;
-  report.latency.mean_ms = latency.Mean() * ms;
-
-  const double elapsed = std::max(report.elapsed_s, 1e-9);
-  report.requests_per_s = static_cast<double>(report.requests_answered) / elapsed;
-  report.events_per_s = static_cast<double>(report.events_acked) / elapsed;
-  report.offered_events_per_s = static_cast<double>(report.events_sent) / elapsed;
-  report.mb_per_s = static_cast<double>(report.acked_json_bytes) / elapsed / 1e6;
-  if (plan.open_loop) {
-    const auto scheduled_events =
-        static_cast<double>((report.requests_sent + report.requests_missed) * plan.batch);
-    report.rate_target_met = report.requests_missed == 0 &&
-                             static_cast<double>(report.events_acked) >= 0.99 * scheduled_events;
-  }
+  internal::Summarize(latency, plan.batch, &report);
   return report;
 }
 

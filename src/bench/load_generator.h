@@ -25,6 +25,10 @@
 // connection reconnects (with a short backoff after a failed connect). 4xx/5xx answers,
 // including 429 and 503, are counted by status and are not fatal.
 //
+// Raw XADD mode: with raw_xadd_url set, RunBench sends the same events straight to Redis
+// instead (bench/raw_xadd.h), the physical limit beside which ingest into a Redis buffer is
+// measured; the report has the same fields, with raw_xadd set.
+//
 // Concurrency: RunBench blocks until the run ends and may be called from any thread; it starts
 // and joins its own threads. Beast/Asio stay out of this header (the CLI includes it).
 #pragma once
@@ -60,6 +64,12 @@ struct BenchOptions {
   // measurement; 0 = off. read_key authorises their queries when the server has keys.
   double probe_interval_s = 0;
   std::string read_key;
+  // Raw XADD mode (bench/raw_xadd.h) when raw_xadd_url is set: redis://[[user]:password@]host
+  // [:port][/db]. url, threads, write_key do not apply; gzip, probes and endpoints other than
+  // batch are refused.
+  std::string raw_xadd_url;
+  std::string raw_xadd_stream = "sluice:bench-raw";
+  bool raw_xadd_keep = false;  // leave the stream after the run (default: DEL it)
   // Not CLI flags; tests and tools set them.
   uint64_t run_id = 0;           // messageId prefix; 0 = random per run
   double drain_timeout_s = 10;   // how long in-flight requests may finish after the end
@@ -105,11 +115,21 @@ struct BenchReport {
   std::map<int, uint64_t> status_counts;              // every HTTP status seen
   std::map<std::string, uint64_t> connection_errors;  // "read: end of stream" -> count
   uint64_t connects = 0;                              // connections opened, including reconnects
+  // Raw XADD mode: error replies by message ("XADD: OOM command not allowed…") -> commands.
+  std::map<std::string, uint64_t> reply_errors;
   LatencySummary latency;
   // Freshness probes, when enabled: acknowledgement to visibility in /v1/query.
   bool probed = false;
   uint64_t probes = 0, probes_visible = 0, probes_timed_out = 0, probe_errors = 0;
   double freshness_p50_ms = 0, freshness_p99_ms = 0, freshness_max_ms = 0;
+
+  // Raw XADD mode only (status_counts stays empty; a request is one batch's round trip and an
+  // event is acked when its XADD is answered with an entry ID).
+  bool raw_xadd = false;
+  std::string stream;           // the stream key
+  uint64_t stream_entries = 0;  // XLEN after the run, before the DEL
+  bool stream_deleted = false;  // DEL after the run succeeded
+  std::string stream_error;     // why XLEN or DEL failed; empty when they worked
 
   // Derived rates (over elapsed_s).
   double requests_per_s = 0;

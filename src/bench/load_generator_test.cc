@@ -325,6 +325,28 @@ TEST(LoadGeneratorTest, OpenLoopMeetsTargetWhenEverythingIsAcked) {
   EXPECT_EQ(r->rate_target_met, r->requests_missed == 0);
 }
 
+// 16 connections x 100 events at 12,000/s: a send every 8.33… ms over all connections, 60 in
+// 0.5 s, the next one due exactly at the end. Rounded down to whole nanoseconds, the interval
+// put that one a few ns before the end, where it could only ever be "missed".
+TEST(LoadGeneratorTest, OpenLoopSlotOnTheEndIsNotMissedForRounding) {
+  Expect e;
+  e.answer_503_every = 0;
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.connections = 16;
+  o.threads = 1;
+  o.batch = 100;
+  o.rate = 12000;
+  o.duration_s = 0.5;
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+  EXPECT_EQ(r->requests_sent + r->requests_missed, 60u);
+  EXPECT_EQ(r->requests_missed, 0u);
+  EXPECT_TRUE(r->rate_target_met);
+}
+
 // A server slower than the schedule: latency must count the time requests waited for their
 // slot's turn (no coordinated omission), and the missed slots must show.
 TEST(LoadGeneratorTest, OpenLoopLatencyRunsFromTheScheduledTime) {

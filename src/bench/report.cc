@@ -58,6 +58,11 @@ std::string JsonString(std::string_view s) {
 std::string JsonNumber(double v) { return std::isfinite(v) ? fmt::format("{:.3f}", v) : "null"; }
 
 std::string LatencyOrigin(const BenchReport& r) {
+  if (r.raw_xadd) {
+    return r.open_loop ? "per batch round trip, from its scheduled send time (open loop: "
+                         "includes waiting behind a slow answer, no coordinated omission)"
+                       : "per batch round trip, from its send (closed loop)";
+  }
   return r.open_loop ? "from each request's scheduled send time (open loop: includes waiting "
                        "behind a slow answer, no coordinated omission)"
                      : "from each request's send (closed loop: a slow server lowers the offered "
@@ -78,9 +83,16 @@ std::string Text(const BenchReport& r) {
   line("events",
        fmt::format("{:.0f} B mean JSON, seed {}, messageIds {} (run {:016x} + a counter)",
                    r.mean_event_bytes, r.seed, r.unique_ids ? "unique" : "NOT unique", r.run_id));
-  line("gzip", r.gzip ? "on: bodies spliced from event templates compressed before the run, "
-                        "fresh ids and timestamps in stored blocks; nothing compressed on the clock"
-                      : "off");
+  if (r.raw_xadd) {
+    line("raw xadd",
+         "the events' JSON straight to Redis, one XADD each, no MULTI/EXEC; one "
+         "blocking connection per thread");
+  } else {
+    line("gzip", r.gzip ? "on: bodies spliced from event templates compressed before the run, "
+                          "fresh ids and timestamps in stored blocks; nothing compressed on the "
+                          "clock"
+                        : "off");
+  }
   line("latency", LatencyOrigin(r));
   line("time", fmt::format("{:.2f} s measured ({:.2f} s to the last answer), {:.2f} s warmup "
                            "not counted",
@@ -104,11 +116,26 @@ std::string Text(const BenchReport& r) {
                    "(mean {:.3f}, {} answers)",
                    r.latency.p50_ms, r.latency.p90_ms, r.latency.p99_ms, r.latency.p999_ms,
                    r.latency.max_ms, r.latency.mean_ms, Thousands(r.latency.count)));
-  std::string statuses;
-  for (const auto& [status, n] : r.status_counts) {
-    statuses += fmt::format("{}{} x {}", statuses.empty() ? "" : "   ", status, Thousands(n));
+  if (r.raw_xadd) {
+    uint64_t errors = 0;
+    for (const auto& [message, n] : r.reply_errors) errors += n;
+    line("replies", fmt::format("{} entry IDs, {} error replies", Thousands(r.events_acked),
+                                Thousands(errors)));
+    for (const auto& [message, n] : r.reply_errors) {
+      line("", fmt::format("{} x {}", message, Thousands(n)));
+    }
+    line("stream", fmt::format("{}: {} entries after the run (XLEN), {}", r.stream,
+                               Thousands(r.stream_entries),
+                               r.stream_deleted         ? std::string("then deleted (DEL)")
+                               : r.stream_error.empty() ? std::string("kept (--raw-xadd-keep)")
+                                                        : "NOT deleted: " + r.stream_error));
+  } else {
+    std::string statuses;
+    for (const auto& [status, n] : r.status_counts) {
+      statuses += fmt::format("{}{} x {}", statuses.empty() ? "" : "   ", status, Thousands(n));
+    }
+    line("status", statuses.empty() ? "no answers" : statuses);
   }
-  line("status", statuses.empty() ? "no answers" : statuses);
   if (r.connection_errors.empty()) {
     line("conn errors", "none");
   } else {
@@ -154,6 +181,7 @@ std::string Json(const BenchReport& r) {
     key(k);
     out += v ? "true" : "false";
   };
+  str("mode", r.raw_xadd ? "raw-xadd" : "http");
   str("url", r.url);
   str("endpoint", r.endpoint);
   str("request", r.method_and_path);
@@ -207,10 +235,21 @@ std::string Json(const BenchReport& r) {
     out += "}";
   };
   map("statuses", r.status_counts, [](int) { return true; });
-  map("errors", r.status_counts, [](int status) { return status < 200 || status >= 300; });
+  // HTTP error statuses, or in raw XADD mode Redis's error replies.
+  if (r.raw_xadd) {
+    map("errors", r.reply_errors, [](const std::string&) { return true; });
+  } else {
+    map("errors", r.status_counts, [](int status) { return status < 200 || status >= 300; });
+  }
   map("connection_errors", r.connection_errors, [](const std::string&) { return true; });
   key("rate_target_met");
   out += r.open_loop ? (r.rate_target_met ? "true" : "false") : "null";
+  if (r.raw_xadd) {
+    str("stream", r.stream);
+    count("stream_entries", r.stream_entries);
+    boolean("stream_deleted", r.stream_deleted);
+    str("stream_error", r.stream_error);
+  }
   if (r.probed) {
     count("probes", r.probes);
     count("probes_visible", r.probes_visible);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "bench/load_generator.h"
+#include "bench/raw_xadd.h"
 #include "cli/commands.h"
 
 namespace sluice::cli {
@@ -42,6 +43,9 @@ struct BenchFlags {
   std::string seed = "1";
   std::string format = "text";
   std::string out;
+  std::string raw_xadd;
+  std::string raw_xadd_stream = "sluice:bench-raw";
+  bool raw_xadd_keep = false;
 };
 
 template <typename T>
@@ -90,6 +94,9 @@ Result<bench::BenchOptions> ToOptions(const BenchFlags& f) {
       ParseWhole<uint64_t>("--seed", f.seed, 0, std::numeric_limits<uint64_t>::max(), &o.seed));
   o.gzip = f.gzip;
   o.write_key = f.write_key;
+  o.raw_xadd_url = f.raw_xadd;
+  o.raw_xadd_stream = f.raw_xadd_stream;
+  o.raw_xadd_keep = f.raw_xadd_keep;
   return o;
 }
 
@@ -140,8 +147,14 @@ int RunBenchCommand(const BenchFlags& flags) {
   if (!format.ok()) return fail(format.status());
   if (Status s = bench::ValidateBenchOptions(*options); !s.ok()) return fail(s);
 
-  std::cerr << "sluice bench: " << options->connections << " connections to " << options->url
-            << "/v1/" << options->endpoint << " for " << options->duration_s << " s";
+  if (options->raw_xadd_url.empty()) {
+    std::cerr << "sluice bench: " << options->connections << " connections to " << options->url
+              << "/v1/" << options->endpoint << " for " << options->duration_s << " s";
+  } else {
+    std::cerr << "sluice bench: raw XADD to stream " << options->raw_xadd_stream << " at "
+              << bench::RedisUrlForDisplay(options->raw_xadd_url) << ", " << options->connections
+              << " connections, for " << options->duration_s << " s";
+  }
   if (options->warmup_s > 0) std::cerr << " after " << options->warmup_s << " s of warmup";
   std::cerr << " (SIGINT/SIGTERM stop it early, with a report)\n";
   Result<bench::BenchReport> report = [&] {
@@ -169,8 +182,8 @@ void SetupBench(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<BenchFlags>();
   CLI::App* cmd = app.add_subcommand(
       "bench",
-      "Send generated events to a running sluice server and report throughput and "
-      "latency");
+      "Send generated events to a running sluice server (or, with --raw-xadd, straight to "
+      "Redis) and report throughput and latency");
   auto option = [&](const char* name, std::string* value, const char* env, const char* type,
                     const char* help) {
     cmd->add_option(name, *value, help)->envname(env)->type_name(type)->capture_default_str();
@@ -205,6 +218,17 @@ void SetupBench(CLI::App& app, int* exit_code) {
   option("--seed", &flags->seed, "SLUICE_BENCH_SEED", "N", "Seed for the event contents");
   option("--format", &flags->format, "SLUICE_BENCH_FORMAT", "text|json", "Report format");
   option("--out", &flags->out, "SLUICE_BENCH_OUT", "FILE", "Also write the JSON report here");
+  option("--raw-xadd", &flags->raw_xadd, "SLUICE_BENCH_RAW_XADD", "redis://HOST:PORT[/db]",
+         "Instead of HTTP, send the same events straight to this Redis, the physical limit for "
+         "a Redis buffer: per batch one pipelined round trip of --batch `XADD STREAM * r "
+         "<event JSON>`, one connection and thread per --connections (--url, --endpoint, "
+         "--threads, --write-key do not apply; --gzip and probes are refused). Same report. "
+         "After the run the stream is DELeted, freeing Redis's memory (see --raw-xadd-keep)");
+  option("--raw-xadd-stream", &flags->raw_xadd_stream, "SLUICE_BENCH_RAW_XADD_STREAM", "KEY",
+         "Stream key for --raw-xadd (whatever it holds is deleted after the run)");
+  cmd->add_flag("--raw-xadd-keep", flags->raw_xadd_keep,
+                "Keep the --raw-xadd stream after the run instead of DELeting it")
+      ->envname("SLUICE_BENCH_RAW_XADD_KEEP");
   cmd->callback([flags, exit_code] { *exit_code = RunBenchCommand(*flags); });
 }
 
