@@ -720,6 +720,13 @@ Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records
                              " lapsed; resuming from the hot store's offset");
     }
     if (from < first_offset_) {
+      // Without the lease, the entries were consumed (and trimmed) by the consumer that held
+      // it: the caller's offset is stale.
+      if (!lease_held_) {
+        return Status::Aborted("redis stream " + options_.stream + " was trimmed to offset " +
+                               std::to_string(first_offset_) + " by another consumer; resuming "
+                               "from the hot store's offset");
+      }
       return Status::InvalidArgument("read from offset " + std::to_string(from) +
                                      " below the oldest retained offset " +
                                      std::to_string(first_offset_));

@@ -48,9 +48,10 @@
 //   are taken over with XAUTOCLAIM (min idle 0: the lease already proves their owner is gone)
 //   and returned from `from` on; new entries come from XREADGROUP ... ">" (blocking in slices of
 //   at most 100 ms on its own connection so that Close wakes it). Records are returned only as
-//   one contiguous run starting at `from`. If entries at `from` were acknowledged by another
-//   consumer (it committed them to the store after this loader read the store's offset), Read
-//   answers Aborted so the loader resumes from the store's offset.
+//   one contiguous run starting at `from`. If entries at `from` were acknowledged (or trimmed)
+//   by another consumer (it committed them to the store after this loader read the store's
+//   offset), Read answers Aborted so the loader resumes from the store's offset. A `from` below
+//   the oldest retained entry is InvalidArgument while this process holds the lease.
 //   Commit(n): XACK of the offsets below n, then XTRIM MINID to the lowest point every group on
 //   the stream still needs (this group: n; any other group: its oldest pending entry, else its
 //   last delivered + 1), so Redis holds the backlog, not history.
