@@ -720,9 +720,9 @@ Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records
                              " lapsed; resuming from the hot store's offset");
     }
     if (from < first_offset_) {
-      // Without the lease, the entries were consumed (and trimmed) by the consumer that held
-      // it: the caller's offset is stale.
-      if (!lease_held_) {
+      // Trimmed past what this process acknowledged: another consumer consumed them (and
+      // the store has them), so the caller's offset is stale.
+      if (acked_ < first_offset_) {
         return Status::Aborted("redis stream " + options_.stream + " was trimmed to offset " +
                                std::to_string(first_offset_) + " by another consumer; resuming "
                                "from the hot store's offset");

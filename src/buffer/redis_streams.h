@@ -51,7 +51,7 @@
 //   one contiguous run starting at `from`. If entries at `from` were acknowledged (or trimmed)
 //   by another consumer (it committed them to the store after this loader read the store's
 //   offset), Read answers Aborted so the loader resumes from the store's offset. A `from` below
-//   the oldest retained entry is InvalidArgument while this process holds the lease.
+//   the oldest retained entry is InvalidArgument when this process's own Commit trimmed it.
 //   Commit(n): XACK of the offsets below n, then XTRIM MINID to the lowest point every group on
 //   the stream still needs (this group: n; any other group: its oldest pending entry, else its
 //   last delivered + 1), so Redis holds the backlog, not history.
