@@ -1,9 +1,8 @@
 #include "buffer/redis_streams.h"
 
 #include <hiredis/hiredis.h>
-#include <sys/time.h>
-
 #include <spdlog/spdlog.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <charconv>
@@ -90,8 +89,7 @@ Result<Record> EntryRecord(const redisReply* e) {
       return Record{*offset, std::string(Str(fields->element[i + 1]))};
     }
   }
-  return Status::Corruption("stream entry " + std::string(Str(e->element[0])) +
-                            " has no field r");
+  return Status::Corruption("stream entry " + std::string(Str(e->element[0])) + " has no field r");
 }
 
 }  // namespace
@@ -235,8 +233,8 @@ Result<std::unique_ptr<RedisStreams>> RedisStreams::Open(const RedisStreamsOptio
   }
   b->ApplyRemote(*remote);
   // Sizes of the retained backlog, once (XRANGE in pages): exact Stats from the start.
-  std::string start = "(" + (b->committed_offset_ == 0 ? std::string("0-0")
-                                                       : IdOf(b->committed_offset_ - 1));
+  std::string start =
+      "(" + (b->committed_offset_ == 0 ? std::string("0-0") : IdOf(b->committed_offset_ - 1));
   for (;;) {
     auto page = Command(conn->get(), {"XRANGE", options.stream, start, "+", "COUNT", "1000"});
     if (!page.ok()) return page.status();
@@ -265,8 +263,7 @@ RedisStreams::~RedisStreams() { Close(); }
 
 Status RedisStreams::EnsureGroup(redisContext* c) const {
   // The group starts at the stream's beginning, so nothing already in it is skipped.
-  auto created =
-      Command(c, {"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});
+  auto created = Command(c, {"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});
   if (!created.ok() && created.status().message().find("BUSYGROUP") == std::string::npos) {
     return created.status().WithContext("creating consumer group " + options_.group);
   }
@@ -497,11 +494,11 @@ Status RedisStreams::EnsureWriterConn() {
       return remote.status();
     }
     if (remote->next < known) {
-      spdlog::error("redis stream {} on {}:{} ends at offset {} but offsets up to {} were handed "
-                    "out: Redis lost its last {} entries (acknowledged; those not loaded yet are "
-                    "lost); new entries continue from offset {}",
-                    options_.stream, url_.host, url_.port, remote->next, known,
-                    known - remote->next, known);
+      spdlog::error(
+          "redis stream {} on {}:{} ends at offset {} but offsets up to {} were handed "
+          "out: Redis lost its last {} entries (acknowledged; those not loaded yet are "
+          "lost); new entries continue from offset {}",
+          options_.stream, url_.host, url_.port, remote->next, known, known - remote->next, known);
       if (Status st = SetTop(conn->get(), known); !st.ok()) {
         SetError(st);
         return st;
@@ -534,9 +531,10 @@ Status RedisStreams::AdvanceTo(uint64_t offset) {
   }
   ApplyRemote(*remote);
   if (remote->next >= offset) return Status::OK();
-  spdlog::error("redis stream {} ends at offset {} but the hot store holds records up to {}: "
-                "Redis lost entries the store already has; new entries continue from offset {}",
-                options_.stream, remote->next, offset, offset);
+  spdlog::error(
+      "redis stream {} ends at offset {} but the hot store holds records up to {}: "
+      "Redis lost entries the store already has; new entries continue from offset {}",
+      options_.stream, remote->next, offset, offset);
   if (Status st = SetTop(c, offset); !st.ok()) {
     if (st.code() == StatusCode::kUnavailable) read_conn_.reset();
     return st;
@@ -619,9 +617,9 @@ void RedisStreams::WriteMany(std::vector<Pending>& batch) {
     for (size_t k = 0; k < exec->elements && p.result.ok(); ++k) {
       const redisReply* id = exec->element[k];
       // An error: e.g. the stream's top ID has a time part ("*" IDs from another program).
-      Result<uint64_t> offset = id->type == REDIS_REPLY_ERROR ? Result<uint64_t>(ErrorStatus(
-                                                                    "XADD", Str(id)))
-                                                              : OffsetOf(Str(id));
+      Result<uint64_t> offset = id->type == REDIS_REPLY_ERROR
+                                    ? Result<uint64_t>(ErrorStatus("XADD", Str(id)))
+                                    : OffsetOf(Str(id));
       if (!offset.ok()) {
         p.result = offset.status();
         written.resize(before);
@@ -706,8 +704,7 @@ Result<redisContext*> RedisStreams::ReadConn() {
   return read_conn_.get();
 }
 
-Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records,
-                                               size_t max_bytes,
+Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records, size_t max_bytes,
                                                std::chrono::milliseconds wait) {
   std::lock_guard read_lock(read_mu_);
   bool refresh = false;
@@ -724,7 +721,8 @@ Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records
       // the store has them), so the caller's offset is stale.
       if (acked_ < first_offset_) {
         return Status::Aborted("redis stream " + options_.stream + " was trimmed to offset " +
-                               std::to_string(first_offset_) + " by another consumer; resuming "
+                               std::to_string(first_offset_) +
+                               " by another consumer; resuming "
                                "from the hot store's offset");
       }
       return Status::InvalidArgument("read from offset " + std::to_string(from) +
@@ -797,9 +795,10 @@ Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_byte
     lease_held_ = true;
     lease_lost_ = false;
     if (got == 2) {
-      spdlog::info("redis: consumer {} took the lease on stream {} (group {} delivered up to "
-                   "offset {})",
-                   options_.consumer, options_.stream, options_.group, delivered_);
+      spdlog::info(
+          "redis: consumer {} took the lease on stream {} (group {} delivered up to "
+          "offset {})",
+          options_.consumer, options_.stream, options_.group, delivered_);
     }
   }
   const std::string& key = options_.stream;
@@ -823,8 +822,9 @@ Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_byte
     }
     return Status::OK();
   }
-  std::vector<std::string> args = {"XREADGROUP", "GROUP", options_.group, options_.consumer,
-                                   "COUNT", std::to_string(from - delivered_ + count)};
+  std::vector<std::string> args = {"XREADGROUP",   "GROUP",
+                                   options_.group, options_.consumer,
+                                   "COUNT",        std::to_string(from - delivered_ + count)};
   if (block.count() > 0) {
     args.push_back("BLOCK");
     args.push_back(std::to_string(block.count()));
@@ -880,8 +880,7 @@ Status RedisStreams::Commit(uint64_t offset) {
     std::lock_guard lock(mu_);
     if (offset > next_offset_) {
       return Status::InvalidArgument("commit offset " + std::to_string(offset) +
-                                     " is beyond the next offset " +
-                                     std::to_string(next_offset_));
+                                     " is beyond the next offset " + std::to_string(next_offset_));
     }
   }
   // XACK what was delivered below `offset`, in pipelined chunks.
@@ -957,11 +956,10 @@ void RedisStreams::Close() {
   }
   if (held && read_conn_) {
     // Hand the stream over at once rather than after claim_after (best effort).
-    static_cast<void>(Command(read_conn_.get(),
-                              {"EVAL",
-                               "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                               "return redis.call('DEL', KEYS[1]) end return 0",
-                               "1", lease_key_, options_.consumer}));
+    static_cast<void>(Command(read_conn_.get(), {"EVAL",
+                                                 "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                                 "return redis.call('DEL', KEYS[1]) end return 0",
+                                                 "1", lease_key_, options_.consumer}));
   }
   read_conn_.reset();
 }

@@ -13,15 +13,15 @@
 // buffer-owned writer thread (Append itself never blocks on Redis; callbacks run on that
 // thread). The writer sends every append queued meanwhile (up to kMaxPipelined appends or
 // kMaxPipelinedBytes) in ONE pipelined round trip, each its own MULTI/EXEC, then one
-// `WAIT n timeout` for all of them: group commit, as DiskLog shares one fsync. MULTI/EXEC makes the call all-or-nothing and contiguous: under
-// maxmemory-policy noeviction an OOM refuses the queued XADDs and EXEC aborts, so nothing of
-// the call is stored. The callback reports OK only after Redis answered EXEC with every XADD's
-// ID, and with wait_replicas > 0 only after WAIT reported that many replicas have the writes.
-// "Durable" means what the server's persistence gives: with appendonly yes + appendfsync
-// everysec (scripts/redis.sh) an acknowledged record may be lost if the Redis host crashes
-// within about a second; with wait_replicas, only if the primary and those replicas all fail.
-// Errors: connection refused/lost/timed out -> Unavailable (with hiredis' message), and for
-// `max_backoff` after a failed connect further appends fail fast with Unavailable (no connect
+// `WAIT n timeout` for all of them: group commit, as DiskLog shares one fsync. MULTI/EXEC makes the
+// call all-or-nothing and contiguous: under maxmemory-policy noeviction an OOM refuses the queued
+// XADDs and EXEC aborts, so nothing of the call is stored. The callback reports OK only after Redis
+// answered EXEC with every XADD's ID, and with wait_replicas > 0 only after WAIT reported that many
+// replicas have the writes. "Durable" means what the server's persistence gives: with appendonly
+// yes + appendfsync everysec (scripts/redis.sh) an acknowledged record may be lost if the Redis
+// host crashes within about a second; with wait_replicas, only if the primary and those replicas
+// all fail. Errors: connection refused/lost/timed out -> Unavailable (with hiredis' message), and
+// for `max_backoff` after a failed connect further appends fail fast with Unavailable (no connect
 // attempt) — reconnect with exponential backoff from 100 ms; OOM -> ResourceExhausted (with
 // Redis's message); fewer replicas than wait_replicas -> Unavailable (the records ARE stored on
 // the primary: a client's retry is dropped by the loader's dedup); other Redis errors ->
@@ -106,11 +106,11 @@ struct RedisStreamsOptions {
   // The lease's TTL: how long after a consumer stops renewing (killed) another may take over
   // the stream and claim its pending entries.
   std::chrono::milliseconds claim_after{30'000};
-  int wait_replicas = 0;                     // > 0: WAIT for that many replicas before OK
+  int wait_replicas = 0;                         // > 0: WAIT for that many replicas before OK
   std::chrono::milliseconds wait_timeout{1000};  // WAIT's timeout
-  uint64_t max_bytes = 0;                    // cap on uncommitted records; 0 = none (maxmemory)
-  std::chrono::milliseconds timeout{2000};   // connect and per-command timeout
-  std::chrono::milliseconds max_backoff{2000};  // reconnect backoff cap
+  uint64_t max_bytes = 0;                        // cap on uncommitted records; 0 = none (maxmemory)
+  std::chrono::milliseconds timeout{2000};       // connect and per-command timeout
+  std::chrono::milliseconds max_backoff{2000};   // reconnect backoff cap
 };
 
 // Owns a redisContext; frees it on destruction.
@@ -151,14 +151,14 @@ class RedisStreams final : public Buffer {
     Status result;        // set by WriteMany
     bool stored = false;  // EXEC answered with every entry's ID
   };
-  static constexpr size_t kMaxPipelined = 256;            // appends per pipeline
+  static constexpr size_t kMaxPipelined = 256;              // appends per pipeline
   static constexpr uint64_t kMaxPipelinedBytes = 16 << 20;  // bytes per pipeline
   // The stream and group as Redis reports them.
   struct RemoteState {
-    uint64_t next = 0;       // last-generated ID's offset + 1
-    uint64_t first = 0;      // the first retained entry's offset (next when empty)
-    uint64_t delivered = 0;  // our group's last delivered offset + 1
-    uint64_t group_point = 0;  // our group's oldest pending entry, else `delivered`
+    uint64_t next = 0;                   // last-generated ID's offset + 1
+    uint64_t first = 0;                  // the first retained entry's offset (next when empty)
+    uint64_t delivered = 0;              // our group's last delivered offset + 1
+    uint64_t group_point = 0;            // our group's oldest pending entry, else `delivered`
     uint64_t others_point = UINT64_MAX;  // the lowest point any other group still needs
   };
   static constexpr uint32_t kUnknownSize = UINT32_MAX;  // appended by another process
@@ -200,25 +200,25 @@ class RedisStreams final : public Buffer {
   uint64_t next_offset_ = 0;
   uint64_t committed_offset_ = 0;  // our group: every offset below is acknowledged
   uint64_t first_offset_ = 0;      // the first retained entry
-  std::deque<uint32_t> sizes_;  // payload bytes of [committed_offset_, next_offset_), or unknown
-  uint64_t known_bytes_ = 0;    // sum of the known sizes_ + overhead for each
-  uint64_t unknown_ = 0;        // entries of sizes_ that are kUnknownSize
+  std::deque<uint32_t> sizes_;     // payload bytes of [committed_offset_, next_offset_), or unknown
+  uint64_t known_bytes_ = 0;       // sum of the known sizes_ + overhead for each
+  uint64_t unknown_ = 0;           // entries of sizes_ that are kUnknownSize
   uint64_t seen_bytes_ = 0, seen_records_ = 0;  // for the mean size of unknown entries
-  uint64_t pending_bytes_ = 0;  // reserved by queued appends
+  uint64_t pending_bytes_ = 0;                  // reserved by queued appends
   std::string last_error_;
   bool lease_held_ = false;
   bool lease_lost_ = false;  // the heartbeat found another consumer holding it
 
-  RedisContextPtr writer_conn_;  // writer thread only
+  RedisContextPtr writer_conn_;                           // writer thread only
   std::chrono::steady_clock::time_point next_connect_{};  // writer thread only
-  std::chrono::milliseconds backoff_{0};                   // writer thread only
+  std::chrono::milliseconds backoff_{0};                  // writer thread only
 
   std::mutex read_mu_;
   RedisContextPtr read_conn_;  // under read_mu_
   uint64_t delivered_ = 0;     // under read_mu_: the group's next ">" entry, as last seen
   uint64_t acked_ = 0;         // under read_mu_: every offset below is XACKed
 
-  std::mutex close_mu_;  // serializes Close's joins
+  std::mutex close_mu_;                   // serializes Close's joins
   std::condition_variable heartbeat_cv_;  // with mu_: wakes the heartbeat on Close
   std::thread writer_;
   std::thread heartbeat_;

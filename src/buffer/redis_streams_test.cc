@@ -66,8 +66,10 @@ class PrivateRedis {
  public:
   // `extra` are redis.conf lines, e.g. "maxmemory 2mb".
   explicit PrivateRedis(std::vector<std::string> extra = {}) {
-    std::string cmd = "bash -c 'source " SLUICE_SOURCE_DIR "/scripts/redis.sh && "
-                      "p=$(redis_free_port) && redis_start " + dir_.path() + "/redis $p";
+    std::string cmd = "bash -c 'source " SLUICE_SOURCE_DIR
+                      "/scripts/redis.sh && "
+                      "p=$(redis_free_port) && redis_start " +
+                      dir_.path() + "/redis $p";
     for (const std::string& line : extra) cmd += " \"" + line + "\"";
     cmd += " && echo $p'";
     FILE* out = popen(cmd.c_str(), "r");
@@ -293,7 +295,6 @@ TEST_F(RedisStreamsTest, RefusesAStreamWithForeignIds) {
   EXPECT_EQ(RedisStreams::Open(options).status().code(), StatusCode::kCorruption);
 }
 
-
 std::unique_ptr<RedisStreams> OpenAs(const std::string& url, const std::string& stream,
                                      const std::string& consumer,
                                      std::chrono::milliseconds claim_after = 30s) {
@@ -408,15 +409,14 @@ TEST_F(RedisStreamsTest, TrimKeepsWhatAnotherGroupStillNeeds) {
   ASSERT_TRUE(a->Read(0, 100, 1 << 20, 0ms).ok());
   ASSERT_TRUE(a->Commit(10).ok());
   ReplyPtr len = redis.Command({"XLEN", "events"});
-  EXPECT_EQ(len->integer, 10);  // "audit" has read nothing yet
+  EXPECT_EQ(len->integer, 10);              // "audit" has read nothing yet
   EXPECT_EQ(a->Stats().depth_records, 0u);  // our group's backlog is empty all the same
 
   // audit reads five and acknowledges them.
-  ASSERT_NE(redis.Command({"XREADGROUP", "GROUP", "audit", "x", "COUNT", "5", "STREAMS",
-                           "events", ">"}),
-            nullptr);
-  ASSERT_NE(redis.Command({"XACK", "events", "audit", "0-1", "0-2", "0-3", "0-4", "0-5"}),
-            nullptr);
+  ASSERT_NE(
+      redis.Command({"XREADGROUP", "GROUP", "audit", "x", "COUNT", "5", "STREAMS", "events", ">"}),
+      nullptr);
+  ASSERT_NE(redis.Command({"XACK", "events", "audit", "0-1", "0-2", "0-3", "0-4", "0-5"}), nullptr);
   ASSERT_TRUE(AppendAndWait(*a, {"eleventh"}).ok());
   ASSERT_TRUE(a->Read(10, 100, 1 << 20, 0ms).ok());
   ASSERT_TRUE(a->Commit(11).ok());
@@ -514,6 +514,28 @@ TEST_F(RedisStreamsTest, QueuedAppendsShareRoundTripsAndEachStaysWhole) {
   for (size_t i = 0; i < records->size(); i += 2) {  // each append's two records adjacent
     EXPECT_EQ((*records)[i].payload.substr(1), (*records)[i + 1].payload.substr(1));
   }
+}
+
+TEST_F(RedisStreamsTest, AStandbyWithAStaleOffsetIsToldToResumeFromTheStore) {
+  PrivateRedis redis;
+  ASSERT_NE(redis.port(), 0);
+  auto a = OpenAs(redis.url(), "events", "a");
+  auto b = OpenAs(redis.url(), "events", "b");  // read the store's offset 0, then stood by
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(AppendAndWait(*a, std::vector<std::string>(10, "x")).ok());
+  ASSERT_TRUE(a->Read(0, 100, 1 << 20, 0ms).ok());
+  ASSERT_TRUE(a->Commit(10).ok());  // a's store has them; the stream is trimmed
+  a->Close();
+  // b refreshes its view (as its writer does every second) and reads from its stale offset.
+  ASSERT_TRUE(AppendAndWait(*b, {"eleventh"}).ok());
+  for (int i = 0; i < 40 && b->Stats().committed_offset < 10; ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(b->Stats().committed_offset, 10u);
+  auto stale = b->Read(0, 100, 1 << 20, 0ms);
+  EXPECT_EQ(stale.status().code(), StatusCode::kAborted) << stale.status().ToString();
+  auto fresh = b->Read(10, 100, 1 << 20, 1s);  // from the store's offset: fine
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ(Offsets(*fresh), (std::vector<uint64_t>{10}));
 }
 
 }  // namespace

@@ -82,10 +82,8 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   SLUICE_RETURN_IF_ERROR(dur("query-timeout", c.query_timeout, &p.query_timeout));
   SLUICE_RETURN_IF_ERROR(dur("pg-partition", c.pg_partition, &p.pg_partition));
   SLUICE_RETURN_IF_ERROR(dur("replica-wait", c.replica_wait, &p.replica_wait));
-  SLUICE_RETURN_IF_ERROR(
-      dur("redis-claim-after", c.redis_claim_after, &p.redis_claim_after));
-  SLUICE_RETURN_IF_ERROR(
-      dur("redis-wait-timeout", c.redis_wait_timeout, &p.redis_wait_timeout));
+  SLUICE_RETURN_IF_ERROR(dur("redis-claim-after", c.redis_claim_after, &p.redis_claim_after));
+  SLUICE_RETURN_IF_ERROR(dur("redis-wait-timeout", c.redis_wait_timeout, &p.redis_wait_timeout));
   if (c.buffer.rfind("redis://", 0) == 0) {
     for (size_t start = 0;;) {
       const size_t comma = c.buffer.find(',', start);
@@ -103,9 +101,10 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
           "with --buffer redis://…, each URL is one shard: leave --buffer-shards at 0");
     }
     if (c.redis_write_shard < -1 || c.redis_write_shard >= int(p.redis_urls.size())) {
-      return Status::InvalidArgument("--redis-write-shard must be -1 (every --buffer URL) or "
-                                     "the 0-based index of one of the " +
-                                     std::to_string(p.redis_urls.size()) + " URLs");
+      return Status::InvalidArgument(
+          "--redis-write-shard must be -1 (every --buffer URL) or "
+          "the 0-based index of one of the " +
+          std::to_string(p.redis_urls.size()) + " URLs");
     }
     if (c.redis_wait < 0) return Status::InvalidArgument("--redis-wait must be 0 or more");
     if (p.redis_claim_after < std::chrono::seconds(1)) {
@@ -118,12 +117,14 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
     return Status::InvalidArgument("--spill must be none or disk");
   }
   if (c.spill == "disk" && p.redis_urls.empty()) {
-    return Status::InvalidArgument("--spill disk is for --buffer redis://… (the disk buffer "
-                                   "has nothing to spill to)");
+    return Status::InvalidArgument(
+        "--spill disk is for --buffer redis://… (the disk buffer "
+        "has nothing to spill to)");
   }
   if (c.spill == "disk" && !c.loader) {
-    return Status::InvalidArgument("--spill disk needs the loader: the spill log is loaded "
-                                   "into the hot store by this process (drop --loader=false)");
+    return Status::InvalidArgument(
+        "--spill disk needs the loader: the spill log is loaded "
+        "into the hot store by this process (drop --loader=false)");
   }
   if (p.export_interval < std::chrono::seconds(1) ||
       p.export_interval % std::chrono::seconds(1) != std::chrono::milliseconds(0) ||
@@ -134,8 +135,8 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   }
   p.postgres = c.store.rfind("postgres://", 0) == 0 || c.store.rfind("postgresql://", 0) == 0;
   if (c.store != "duckdb" && !p.postgres) {
-    return Status::InvalidArgument("--store " + c.store +
-                                   " is not a hot store: use duckdb or postgres://USER@HOST:PORT/DB");
+    return Status::InvalidArgument(
+        "--store " + c.store + " is not a hot store: use duckdb or postgres://USER@HOST:PORT/DB");
   }
   if (!c.store_read.empty() && !p.postgres) {
     return Status::InvalidArgument("--store-read needs --store postgres://…");
@@ -169,10 +170,10 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   }
   // Automatic: DuckDB takes one writer at a time, so more loaders would only queue; PostgreSQL
   // commits two batches at once on two cores.
-  p.buffer_shards = !p.redis_urls.empty() ? int(p.redis_urls.size())
-                    : c.buffer_shards != 0  ? c.buffer_shards
-                    : p.postgres            ? 2
-                                            : 1;
+  p.buffer_shards = !p.redis_urls.empty()  ? int(p.redis_urls.size())
+                    : c.buffer_shards != 0 ? c.buffer_shards
+                    : p.postgres           ? 2
+                                           : 1;
   if (p.buffer_shards > 1 && p.buffer_max_bytes / uint64_t(p.buffer_shards) < p.max_body_bytes) {
     return Status::InvalidArgument(
         "--buffer-max-bytes is shared by the --buffer-shards: each shard's part must hold at "
@@ -276,16 +277,16 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
     Shard shard;
     shard.name = redis ? RedisShardName(parsed.redis_urls[i], config.redis_stream) : ShardName(i);
     shard.buffer = std::move(buffer_or).value();
-    const bool takes_appends =
-        redis ? config.redis_write_shard < 0 || config.redis_write_shard == i
-              : i < parsed.buffer_shards;
+    const bool takes_appends = redis ? config.redis_write_shard < 0 || config.redis_write_shard == i
+                                     : i < parsed.buffer_shards;
     if (takes_appends) routed.push_back(shard.buffer.get());
     core->shards.push_back(std::move(shard));
   }
   if (shard_count > parsed.buffer_shards) {
-    spdlog::warn("{} buffer shards on disk but --buffer-shards {}: the extra ones are drained "
-                 "and take no new events",
-                 shard_count, parsed.buffer_shards);
+    spdlog::warn(
+        "{} buffer shards on disk but --buffer-shards {}: the extra ones are drained "
+        "and take no new events",
+        shard_count, parsed.buffer_shards);
   }
   // The spill log: taken when asked for, and opened (to be drained) whenever it exists.
   const std::filesystem::path spill_dir = core->data_dir / "spill";
@@ -394,10 +395,9 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
       }
     };
   }
-  core->exporter = std::make_unique<exporter::Exporter>(
-      eo, core->store, core->objects.get(), [core] { return core->Watermark(); });
+  core->exporter = std::make_unique<exporter::Exporter>(eo, core->store, core->objects.get(),
+                                                        [core] { return core->Watermark(); });
   return 0;
 }
-
 
 }  // namespace sluice::cli

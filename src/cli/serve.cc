@@ -14,10 +14,10 @@
 #include "common/json_writer.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "export/exporter.h"
 #include "http/auth.h"
 #include "http/rate_limiter.h"
 #include "http/server.h"
-#include "export/exporter.h"
 #include "ingest/ingest_service.h"
 #include "loader/loader.h"
 #include "objstore/object_store.h"
@@ -94,11 +94,11 @@ int RunServe(const ServeConfig& config) {
           return double(SystemClock()->NowMicros() - s.max_received_at_us) / 1e6;
         }));
   }
-  gauges.push_back(reg.AddGaugeCallback("sluice_hot_store_bytes", "Bytes of the hot store on disk",
-                                        {}, [hot] {
-                                          auto b = hot->DiskBytes();
-                                          return b.ok() ? double(*b) : 0.0;
-                                        }));
+  gauges.push_back(
+      reg.AddGaugeCallback("sluice_hot_store_bytes", "Bytes of the hot store on disk", {}, [hot] {
+        auto b = hot->DiskBytes();
+        return b.ok() ? double(*b) : 0.0;
+      }));
 
   http::ServerOptions so;
   so.listen = config.listen;
@@ -149,7 +149,8 @@ int RunServe(const ServeConfig& config) {
   });
   // Ready while the buffer can still take a large request: free space of at least
   // min(max-body-bytes, 10% of the cap). Below that, appends start failing with 503.
-  const uint64_t reserve = std::min<uint64_t>(parsed->max_body_bytes, parsed->buffer_max_bytes / 10);
+  const uint64_t reserve =
+      std::min<uint64_t>(parsed->max_body_bytes, parsed->buffer_max_bytes / 10);
   server.Route("GET", "/readyz", [&core, router, reserve](http::Request&, http::Responder done) {
     // Ready while every shard (also one left on disk, being drained) has room for a large
     // request, and the shards that take appends can take them (a Redis server that does not
@@ -188,8 +189,10 @@ int RunServe(const ServeConfig& config) {
     } else if (down) {
       w.Key("reason").String("buffer unavailable: " + unavailable);
     } else if (!unavailable.empty()) {
-      w.Key("spilling").Bool(true).Key("reason").String("buffer unavailable, spilling to disk: " +
-                                                        unavailable);
+      w.Key("spilling")
+          .Bool(true)
+          .Key("reason")
+          .String("buffer unavailable, spilling to disk: " + unavailable);
     }
     w.EndObject();
     done(http::Response::Json(ready ? 200 : 503, w.Take()));
@@ -206,8 +209,7 @@ int RunServe(const ServeConfig& config) {
   } else {
     for (Shard& shard : core.shards) {
       if (Status st = shard.loader->Start(); !st.ok()) {
-        spdlog::error("cannot start the loader of buffer shard {}: {}", shard.name,
-                      st.ToString());
+        spdlog::error("cannot start the loader of buffer shard {}: {}", shard.name, st.ToString());
         return 1;
       }
     }
@@ -241,7 +243,8 @@ int RunServe(const ServeConfig& config) {
       "  curl -s http://%s/v1/track -H 'Content-Type: application/json' \\\n"
       "    -d '{\"userId\":\"u1\",\"event\":\"Signed Up\",\"properties\":{\"plan\":\"pro\"}}'\n"
       "Query it a second later:\n"
-      "  curl -s http://%s/v1/query -d '{\"sql\":\"SELECT event, count(*) FROM events GROUP BY 1\"}'\n"
+      "  curl -s http://%s/v1/query -d '{\"sql\":\"SELECT event, count(*) FROM events GROUP BY "
+      "1\"}'\n"
       "Stop with Ctrl+C.\n\n",
       addr.c_str(), addr.c_str(), addr.c_str(), addr.c_str());
   std::fflush(stdout);
@@ -292,11 +295,11 @@ int RunExportOnce(const ServeConfig& config) {
     ls.duplicates += s.duplicates;
     ls.rejections += s.rejections;
   }
-  std::printf("loaded %llu events (%llu duplicates dropped, %llu rejections) in %.2f s: %.0f events/s\n",
-              static_cast<unsigned long long>(ls.events),
-              static_cast<unsigned long long>(ls.duplicates),
-              static_cast<unsigned long long>(ls.rejections), load_s,
-              load_s > 0 ? double(ls.events) / load_s : 0.0);
+  std::printf(
+      "loaded %llu events (%llu duplicates dropped, %llu rejections) in %.2f s: %.0f events/s\n",
+      static_cast<unsigned long long>(ls.events), static_cast<unsigned long long>(ls.duplicates),
+      static_cast<unsigned long long>(ls.rejections), load_s,
+      load_s > 0 ? double(ls.events) / load_s : 0.0);
   auto report = core.exporter->RunOnce(exporter::CloseRule::kWatermarkOnly);
   if (!report.ok()) {
     std::fprintf(stderr, "sluice export: %s\n", report.status().ToString().c_str());
