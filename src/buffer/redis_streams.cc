@@ -579,6 +579,11 @@ void RedisStreams::WriteMany(std::vector<Pending>& batch) {
     out->reset(static_cast<redisReply*>(raw));
     return true;
   };
+  uint64_t handed_out;  // every offset below was given to an entry before this call
+  {
+    std::lock_guard lock(mu_);
+    handed_out = next_offset_;
+  }
   std::vector<Record> written;
   size_t i = 0;
   for (; i < batch.size(); ++i) {
@@ -645,6 +650,31 @@ void RedisStreams::WriteMany(std::vector<Pending>& batch) {
   } else {
     SetError(Status::OK());
   }
+  // Offsets below ones already handed out: the stream went back without this connection
+  // breaking (a replica that a full resync gave an older data set, then promoted; a reconnect
+  // is checked in EnsureWriterConn). The hot store may hold those offsets: these appends are
+  // not acknowledged (a retry is deduplicated), and the top moves back up for the next ones.
+  uint64_t lowest = UINT64_MAX;
+  for (const Record& r : written) lowest = std::min(lowest, r.offset);
+  if (lowest < handed_out) {
+    spdlog::error(
+        "redis stream {} on {}:{} went back: an append got offset {} but offsets up to {} were "
+        "handed out (the server lost entries); not acknowledged, new entries continue from "
+        "offset {}",
+        key, url_.host, url_.port, lowest, handed_out, handed_out);
+    Status st = Status::Unavailable("redis stream " + key + " went back to offset " +
+                                    std::to_string(lowest) + " below offsets already handed out (" +
+                                    std::to_string(handed_out) + "): not acknowledged, retry");
+    for (Pending& p : batch) {
+      if (p.stored) p.result = st;
+    }
+    if (writer_conn_) {
+      if (Status set = SetTop(writer_conn_.get(), handed_out); !set.ok()) {
+        writer_conn_.reset();  // EnsureWriterConn checks again on reconnecting
+        SetError(set);
+      }
+    }
+  }
   NoteSizes(written);
   if (wait && !lost) {
     const long long got = waited->type == REDIS_REPLY_INTEGER ? waited->integer : -1;
@@ -708,6 +738,7 @@ Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records
                                                std::chrono::milliseconds wait) {
   std::lock_guard read_lock(read_mu_);
   bool refresh = false;
+  bool front_gap = false;
   {
     std::lock_guard lock(mu_);
     if (closed_) return Status::Unavailable("buffer is closed");
@@ -717,19 +748,51 @@ Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records
                              " lapsed; resuming from the hot store's offset");
     }
     if (from < first_offset_) {
+      if (acked_ >= first_offset_) {
+        return Status::InvalidArgument("read from offset " + std::to_string(from) +
+                                       " below the oldest retained offset " +
+                                       std::to_string(first_offset_));
+      }
       // Trimmed past what this process acknowledged: another consumer consumed them (and
-      // the store has them), so the caller's offset is stale.
-      if (acked_ < first_offset_) {
+      // the store has them), so the caller's offset is stale — or, holding the lease, they
+      // may be lost (LostRunEnd tells).
+      if (!lease_held_) {
         return Status::Aborted("redis stream " + options_.stream + " was trimmed to offset " +
                                std::to_string(first_offset_) +
                                " by another consumer; resuming "
                                "from the hot store's offset");
       }
-      return Status::InvalidArgument("read from offset " + std::to_string(from) +
-                                     " below the oldest retained offset " +
-                                     std::to_string(first_offset_));
+      front_gap = true;
     }
     refresh = from > next_offset_;
+  }
+  // Nothing at `from` but entries past it. A server restarted from an older AOF, or a replica
+  // given an older data set by a full resync and then promoted, also forgot the group's last
+  // deliveries: entries delivered to us since are neither pending (XAUTOCLAIM never finds them)
+  // nor new to a `delivered_` past them, so follow the group back and read again (*retry).
+  // Else the entries at `from` may be lost: LostRunEnd moves `from` past them (*retry).
+  auto pass_lost = [&](bool* retry) -> Status {
+    auto conn = ReadConn();
+    if (!conn.ok()) return conn.status();
+    auto remote = ReadRemote(*conn);
+    if (!remote.ok()) return remote.status();
+    if (remote->delivered < delivered_) {
+      delivered_ = remote->delivered;
+      *retry = true;
+      return Status::OK();
+    }
+    auto resume = LostRunEnd(*conn, from);
+    if (!resume.ok()) return resume.status();
+    *retry = *resume != from;
+    from = *resume;
+    return Status::OK();
+  };
+  if (front_gap) {
+    bool retry = false;
+    if (Status st = pass_lost(&retry); !st.ok()) {
+      if (st.code() == StatusCode::kUnavailable) read_conn_.reset();
+      return st;
+    }
   }
   if (refresh) {  // other writers may have added entries we have not heard of
     auto conn = ReadConn();
@@ -752,8 +815,17 @@ Result<std::vector<Record>> RedisStreams::Read(uint64_t from, size_t max_records
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
+    missing_at_from_ = false;
     Status st = ReadOnce(from, max_records, max_bytes,
                          left.count() > 0 ? std::min(left, kReadSlice) : left.zero(), &out);
+    if (missing_at_from_) {
+      bool retry = false;
+      if (Status lost = pass_lost(&retry); !lost.ok()) {
+        st = lost;
+      } else if (retry) {
+        continue;
+      }
+    }
     if (!st.ok()) {
       if (st.code() == StatusCode::kUnavailable) read_conn_.reset();
       return st;
@@ -783,6 +855,7 @@ Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_byte
   if (!HoldsLease()) {
     SLUICE_ASSIGN_OR_RETURN(int got, TryLease(c));
     if (got == 0) {
+      stood_by_ = true;
       if (block.count() > 0) std::this_thread::sleep_for(block);
       return Status::OK();
     }
@@ -790,15 +863,30 @@ Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_byte
     SLUICE_ASSIGN_OR_RETURN(RemoteState remote, ReadRemote(c));
     ApplyRemote(remote);
     delivered_ = remote.delivered;
-    acked_ = std::max(acked_, remote.group_point);
-    std::lock_guard lock(mu_);
-    lease_held_ = true;
-    lease_lost_ = false;
-    if (got == 2) {
-      spdlog::info(
-          "redis: consumer {} took the lease on stream {} (group {} delivered up to "
-          "offset {})",
-          options_.consumer, options_.stream, options_.group, delivered_);
+    // XACKs resume at the group's oldest pending entry, not at our own last Commit: a Commit
+    // made while standing by (our loader re-reading the store's offset) passed entries the
+    // previous holder had stored but not yet acknowledged when it died; acknowledged by no one,
+    // they would stay in its pending list for good.
+    acked_ = remote.group_point;
+    {
+      std::lock_guard lock(mu_);
+      lease_held_ = true;
+      lease_lost_ = false;
+      if (got == 2) {
+        spdlog::info(
+            "redis: consumer {} took the lease on stream {} (group {} delivered up to "
+            "offset {})",
+            options_.consumer, options_.stream, options_.group, delivered_);
+      }
+    }
+    if (stood_by_) {
+      // Another consumer loaded while we stood by: our caller's offset, and the ids it knows
+      // are stored, predate its last batches. Entries it committed to the store but did not
+      // acknowledge before it died are still pending: claimed from a stale offset they would
+      // be loaded twice. The caller must re-read the store first.
+      stood_by_ = false;
+      return Status::Aborted("took over redis stream " + options_.stream +
+                             " from another consumer; resuming from the hot store's offset");
     }
   }
   const std::string& key = options_.stream;
@@ -816,6 +904,7 @@ Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_byte
     auto seen = TakeRun((*r)->element[1], from, max_records, max_bytes, out, &bytes);
     if (!seen.ok()) return seen.status();
     if (out->empty()) {
+      missing_at_from_ = true;
       return Status::Aborted("redis stream " + key + ": offset " + std::to_string(from) +
                              " was acknowledged by another consumer; resuming from the hot "
                              "store's offset");
@@ -844,8 +933,41 @@ Status RedisStreams::ReadOnce(uint64_t from, size_t max_records, size_t max_byte
     auto seen = TakeRun(stream->element[1], from, max_records, max_bytes, out, &bytes);
     if (!seen.ok()) return seen.status();
     delivered_ = std::max(delivered_, *seen);
+    // Entries past `from` but none at it: a gap (see LostRunEnd).
+    missing_at_from_ = out->empty() && *seen > from;
     if (!out->empty() || *seen == 0 || delivered_ > from) return Status::OK();
   }
+}
+
+Result<uint64_t> RedisStreams::LostRunEnd(redisContext* c, uint64_t from) {
+  // Entries are only ever added at the top, so offsets missing below an entry that exists
+  // will never appear.
+  auto r = Command(c, {"XRANGE", options_.stream, IdOf(from), "+", "COUNT", "1"});
+  if (!r.ok()) return r.status();
+  uint64_t resume = 0;
+  if ((*r)->type == REDIS_REPLY_ARRAY && (*r)->elements == 1) {
+    auto rec = EntryRecord((*r)->element[0]);
+    if (!rec.ok()) return rec.status();
+    resume = rec->offset;
+  } else {
+    SLUICE_ASSIGN_OR_RETURN(RemoteState remote, ReadRemote(c));
+    resume = remote.next;
+  }
+  if (resume <= from) return from;
+  if (lost_probe_ != from) {
+    lost_probe_ = from;
+    return Status::Aborted("redis stream " + options_.stream + " has no entry at offset " +
+                           std::to_string(from) + " (the next is at " + std::to_string(resume) +
+                           "): another consumer loaded it, or Redis lost it; resuming from the "
+                           "hot store's offset");
+  }
+  // The store's offset, re-read, is still `from`, and we hold the lease: no one has them.
+  spdlog::error(
+      "redis stream {}: offsets {} to {} are gone and the hot store does not have them: Redis "
+      "lost {} entries (a restart from an AOF without its last writes, or a failover to a "
+      "replica without them); loading continues at offset {}",
+      options_.stream, from, resume - 1, resume - from, resume);
+  return resume;
 }
 
 Status RedisStreams::Regroup(redisContext* c, Status st) {

@@ -43,9 +43,11 @@
 // claim_after/3 by a heartbeat thread. A process whose lease is taken by another (it stalled
 // past the TTL) gets Aborted from its next Read: its loader re-reads the store's offset.
 //   Read(from): without the lease, waits up to `wait` to take it, then answers Unavailable
-//   ("standing by"). With it: offsets below the group's last delivered entry (entries another
-//   consumer — e.g. a process that was killed — or this one received but never acknowledged)
-//   are taken over with XAUTOCLAIM (min idle 0: the lease already proves their owner is gone)
+//   ("standing by"); the Read that takes it after standing by answers Aborted, because the
+//   previous holder loaded meanwhile (its loader re-reads the store's offset). With it:
+//   offsets below the group's last delivered entry (entries another consumer — e.g. a process
+//   that was killed — or this one received but never acknowledged) are taken over with
+//   XAUTOCLAIM (min idle 0: the lease already proves their owner is gone)
 //   and returned from `from` on; new entries come from XREADGROUP ... ">" (blocking in slices of
 //   at most 100 ms on its own connection so that Close wakes it). Records are returned only as
 //   one contiguous run starting at `from`. If entries at `from` were acknowledged (or trimmed)
@@ -62,7 +64,15 @@
 // offsets already handed out. Offsets are never reused: the writer, on reconnecting, and the
 // loader, through AdvanceTo(the store's offset), move the stream's top back up (XSETID), so
 // new entries get new offsets; the lost entries the loader had not loaded yet are lost (the
-// window `appendfsync everysec` leaves; --redis-wait with a replica closes it).
+// window `appendfsync everysec` leaves; --redis-wait with a replica closes it). The loader
+// passes over them: a Read whose `from` is missing from the stream while later entries exist
+// answers Aborted once (the loader re-reads the store's offset: another consumer may have
+// loaded them); asked again from the same offset, holding the lease, it logs the offsets lost
+// and returns the entries after them. Such a restart, or a replica that a full resync gave an
+// older data set and that is then promoted (no reconnect), also moves the group's last
+// delivered entry back: a Read that finds nothing at `from` follows it back first. A writer
+// whose EXEC returns offsets below ones already handed out (the stream went back under a live
+// connection) answers those appends Unavailable and moves the top back up.
 // Deleting the stream key resets offsets to 0: do not, while a store holds a committed offset.
 // Concurrency: thread-safe as buffer.h requires. One mutex guards the counters; the writer, the
 // reader and the heartbeat each own their connection (the reader's under read_mu_).
@@ -183,9 +193,15 @@ class RedisStreams final : public Buffer {
   Result<int> TryLease(redisContext* c) const;
   // Under read_mu_: the reader's connection, connected if needed.
   Result<redisContext*> ReadConn();
-  // Under read_mu_: one attempt at the records from `from` (XAUTOCLAIM or XREADGROUP).
+  // Under read_mu_: one attempt at the records from `from` (XAUTOCLAIM or XREADGROUP). Sets
+  // missing_at_from_ when it found entries past `from` but none at it.
   Status ReadOnce(uint64_t from, size_t max_records, size_t max_bytes,
                   std::chrono::milliseconds block, std::vector<Record>* out);
+  // Under read_mu_, holding the lease, `from` not found: the offset where the stream resumes
+  // when [from, it) are gone (lost, see "Lost entries"), or `from` when the entry is there. The
+  // first time for a given `from`: Aborted, so the loader re-reads the store's offset (another
+  // consumer may have loaded and trimmed them); asked again for the same `from`, they are lost.
+  Result<uint64_t> LostRunEnd(redisContext* c, uint64_t from);
   void NoteSizes(const std::vector<Record>& records);
   void SetError(const Status& st);
 
@@ -217,6 +233,10 @@ class RedisStreams final : public Buffer {
   RedisContextPtr read_conn_;  // under read_mu_
   uint64_t delivered_ = 0;     // under read_mu_: the group's next ">" entry, as last seen
   uint64_t acked_ = 0;         // under read_mu_: every offset below is XACKed
+  bool stood_by_ = false;      // under read_mu_: another consumer held the lease when we asked
+  // Lost entries (LostRunEnd), under read_mu_:
+  bool missing_at_from_ = false;      // ReadOnce found entries past `from` but none at it
+  uint64_t lost_probe_ = UINT64_MAX;  // the `from` LostRunEnd last answered Aborted for
 
   std::mutex close_mu_;                   // serializes Close's joins
   std::condition_variable heartbeat_cv_;  // with mu_: wakes the heartbeat on Close

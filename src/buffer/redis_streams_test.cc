@@ -353,14 +353,21 @@ TEST_F(RedisStreamsTest, OneConsumerAtATimeAndPendingEntriesAreClaimed) {
   EXPECT_EQ(standby.status().code(), StatusCode::kUnavailable) << standby.status().ToString();
   EXPECT_NE(standby.status().message().find("stands by"), std::string::npos);
 
-  // a goes away with its ten entries pending in the group (its Close hands over the lease;
-  // a killed process's lease expires after claim_after instead — tests/integration).
+  // a stored 0..2 in the hot store; b's loader, standing by, re-reads the store's offset.
+  ASSERT_TRUE(b->Commit(3).ok());
+  // a goes away with its ten entries pending in the group, 0..2 stored but not acknowledged
+  // (its Close hands over the lease; a killed process's lease expires after claim_after
+  // instead — tests/integration).
   a->Close();
   ReplyPtr pending = redis.Command({"XPENDING", "events", "sluice", "-", "+", "100", "a"});
   ASSERT_NE(pending, nullptr);
   ASSERT_EQ(pending->elements, 10u);
 
-  // b takes over: the entries come back from offset 3 (the store's offset, say) on.
+  // b takes over. a loaded while b stood by, so b is first told to re-read the store…
+  auto took = b->Read(3, 1000, 1 << 20, 1s);
+  EXPECT_EQ(took.status().code(), StatusCode::kAborted) << took.status().ToString();
+  EXPECT_TRUE(b->HoldsLease());
+  // …then the entries come back from offset 3 (the store's offset) on.
   auto claimed = b->Read(3, 1000, 1 << 20, 1s);
   ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
   EXPECT_EQ(Offsets(*claimed), (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));
@@ -376,7 +383,7 @@ TEST_F(RedisStreamsTest, OneConsumerAtATimeAndPendingEntriesAreClaimed) {
   ASSERT_TRUE(b->Commit(11).ok());
   ReplyPtr left = redis.Command({"XPENDING", "events", "sluice"});
   ASSERT_NE(left, nullptr);
-  EXPECT_EQ(left->element[0]->integer, 0);  // everything acknowledged
+  EXPECT_EQ(left->element[0]->integer, 0);  // everything acknowledged, a's 0..2 too
   ReplyPtr len = redis.Command({"XLEN", "events"});
   ASSERT_NE(len, nullptr);
   EXPECT_EQ(len->integer, 0);  // and trimmed

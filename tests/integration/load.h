@@ -52,6 +52,8 @@ class Load {
   }
   // Answers other than 200 (503 when the buffer is full, …).
   int refused() const { return refused_; }
+  // Of those, 503s that carried a Retry-After header.
+  int unavailable_with_retry_after() const { return retry_after_; }
 
  private:
   void Run(const std::string& address, const LoadOptions& o, int t) {
@@ -70,6 +72,7 @@ class Load {
         for (int i = 0; i < o.batch; ++i) acked_.insert(prefix + std::to_string(i));
       } else {
         ++refused_;
+        if (r->status == 503 && !r->Header("retry-after").empty()) ++retry_after_;
       }
       if (o.pause.count() > 0) std::this_thread::sleep_for(o.pause);
     }
@@ -77,6 +80,7 @@ class Load {
 
   std::atomic<bool> stop_{false};
   std::atomic<int> refused_{0};
+  std::atomic<int> retry_after_{0};
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::set<std::string> acked_;  // protected by mu_
