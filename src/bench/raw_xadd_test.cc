@@ -1,5 +1,5 @@
-// `sluice bench --raw-xadd` (bench/raw_xadd.h) against redis-servers of its own (started and
-// stopped with scripts/redis.sh, so a test may fill one up, password it or stop it mid-run):
+// `sluice bench --raw-xadd` (bench/raw_xadd.h) against redis-servers of its own
+// (buffer/redis_test_server.h, so a test may fill one up, password it or stop it mid-run):
 // what is counted matches what Redis holds, the stream is deleted after the run, open loop
 // keeps its schedule, error replies and a lost Redis are counted rather than fatal. Like the
 // buffer's Redis tests, they run when SLUICE_TEST_REDIS_URL is set (scripts/test.sh sets it
@@ -11,7 +11,6 @@
 #include <simdjson.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <memory>
@@ -22,74 +21,14 @@
 #include <vector>
 
 #include "buffer/buffer_test_util.h"
-#include "buffer/redis_streams.h"
+#include "buffer/redis_test_server.h"
 
 namespace sluice::bench {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
-
-// A redis-server of this test's own.
-class PrivateRedis {
- public:
-  // `extra` are redis.conf lines, e.g. "maxmemory 2mb".
-  explicit PrivateRedis(std::vector<std::string> extra = {}) {
-    std::string cmd = "bash -c 'source " SLUICE_SOURCE_DIR "/scripts/redis.sh && "
-                      "p=$(redis_free_port) && redis_start " + dir_.path() + "/redis $p";
-    for (const std::string& line : extra) cmd += " \"" + line + "\"";
-    cmd += " && echo $p'";
-    FILE* out = popen(cmd.c_str(), "r");
-    if (out == nullptr) return;
-    char buf[32] = {};
-    if (fgets(buf, sizeof buf, out) != nullptr) port_ = std::atoi(buf);
-    if (pclose(out) != 0) port_ = 0;
-  }
-  ~PrivateRedis() { Stop(); }
-
-  void Stop() {
-    std::string cmd = "bash -c 'source " SLUICE_SOURCE_DIR "/scripts/redis.sh && redis_stop " +
-                      dir_.path() + "/redis'";
-    EXPECT_EQ(std::system(cmd.c_str()), 0);
-  }
-
-  int port() const { return port_; }
-  std::string url(const std::string& auth = "", const std::string& db = "") const {
-    return "redis://" + auth + "127.0.0.1:" + std::to_string(port_) + db;
-  }
-
-  // Runs one command on a fresh connection (after AUTH and SELECT when given).
-  ReplyPtr Command(const std::vector<std::string>& args, const std::string& password = "",
-                   int db = 0) {
-    buffer::RedisContextPtr c(redisConnect("127.0.0.1", port_));
-    if (!c || c->err) return nullptr;
-    if (!password.empty()) {
-      ReplyPtr auth(static_cast<redisReply*>(redisCommand(c.get(), "AUTH %s", password.c_str())));
-    }
-    if (db != 0) ReplyPtr select(static_cast<redisReply*>(redisCommand(c.get(), "SELECT %d", db)));
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const std::string& a : args) {
-      argv.push_back(a.c_str());
-      lens.push_back(a.size());
-    }
-    return ReplyPtr(static_cast<redisReply*>(
-        redisCommandArgv(c.get(), static_cast<int>(args.size()), argv.data(), lens.data())));
-  }
-  long long Integer(const std::vector<std::string>& args, const std::string& password = "",
-                    int db = 0) {
-    ReplyPtr r = Command(args, password, db);
-    return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-  }
-
- private:
-  buffer::testing::TempDir dir_;
-  int port_ = 0;
-};
+using buffer::testing::RedisReply;
+using buffer::testing::RedisTestServer;
 
 // The cmdstat_NAME line's calls= count from INFO commandstats.
 long long Calls(const std::string& info, const std::string& name) {
@@ -113,14 +52,9 @@ BenchOptions Raw(const std::string& url) {
 
 class RawXaddTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (buffer::testing::RedisTestUrl().empty()) {
-      if (buffer::testing::RedisRequired()) {
-        FAIL() << "SLUICE_REQUIRE_REDIS=1 but SLUICE_TEST_REDIS_URL is unset";
-      }
-      GTEST_SKIP() << buffer::testing::kRedisSkipMessage;
-    }
-  }
+  void SetUp() override { SLUICE_REDIS_OR_SKIP(); }
+
+  buffer::testing::TempDir dir_;  // each test's redis-server keeps its files in dir_/redis
 };
 
 TEST(RawXaddOptionsTest, RefusesWhatDoesNotApplyAndBadUrls) {
@@ -158,8 +92,8 @@ TEST(RawXaddOptionsTest, DisplayedUrlHidesThePassword) {
 }
 
 TEST_F(RawXaddTest, CountsMatchRedisAndTheStreamIsDeleted) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   ASSERT_NE(redis.Command({"CONFIG", "RESETSTAT"}), nullptr);
   auto r = RunBench(Raw(redis.url()));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -172,7 +106,7 @@ TEST_F(RawXaddTest, CountsMatchRedisAndTheStreamIsDeleted) {
   EXPECT_TRUE(r->connection_errors.empty());
   // Every XADD of the run was counted: what the stream held is what was acked.
   EXPECT_EQ(r->stream_entries, r->events_acked);
-  ReplyPtr info = redis.Command({"INFO", "commandstats"});
+  RedisReply info = redis.Command({"INFO", "commandstats"});
   ASSERT_NE(info, nullptr);
   EXPECT_EQ(Calls(std::string(info->str, info->len), "xadd"),
             static_cast<long long>(r->events_acked));
@@ -186,8 +120,8 @@ TEST_F(RawXaddTest, CountsMatchRedisAndTheStreamIsDeleted) {
 }
 
 TEST_F(RawXaddTest, KeptStreamHoldsTheGeneratedEventsOnePerEntry) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   BenchOptions o = Raw(redis.url());
   o.raw_xadd_keep = true;
   o.connections = 1;
@@ -199,7 +133,7 @@ TEST_F(RawXaddTest, KeptStreamHoldsTheGeneratedEventsOnePerEntry) {
   EXPECT_TRUE(r->stream_error.empty()) << r->stream_error;
   ASSERT_EQ(redis.Integer({"XLEN", "bench:raw"}), static_cast<long long>(r->events_acked));
 
-  ReplyPtr entries = redis.Command({"XRANGE", "bench:raw", "-", "+"});
+  RedisReply entries = redis.Command({"XRANGE", "bench:raw", "-", "+"});
   ASSERT_NE(entries, nullptr);
   ASSERT_EQ(entries->type, REDIS_REPLY_ARRAY);
   simdjson::dom::parser parser;
@@ -223,8 +157,8 @@ TEST_F(RawXaddTest, KeptStreamHoldsTheGeneratedEventsOnePerEntry) {
 }
 
 TEST_F(RawXaddTest, OpenLoopSendsOnSchedule) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   BenchOptions o = Raw(redis.url());
   o.rate = 1000;  // batches of 20 over 2 connections: one every 40 ms each
   o.duration_s = 1;
@@ -238,8 +172,8 @@ TEST_F(RawXaddTest, OpenLoopSendsOnSchedule) {
 }
 
 TEST_F(RawXaddTest, ErrorRepliesAreCountedAndTheRunGoesOn) {
-  PrivateRedis redis({"maxmemory 3mb"});
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis", {"maxmemory 3mb"});
+  ASSERT_TRUE(redis.ok());
   BenchOptions o = Raw(redis.url());
   o.event_bytes = 2048;
   o.duration_s = 0.5;
@@ -257,8 +191,8 @@ TEST_F(RawXaddTest, ErrorRepliesAreCountedAndTheRunGoesOn) {
 }
 
 TEST_F(RawXaddTest, PasswordAndDbFromTheUrl) {
-  PrivateRedis redis({"requirepass s3cret"});
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis", {"requirepass s3cret"});
+  ASSERT_TRUE(redis.ok());
   BenchOptions o = Raw(redis.url(":s3cret@", "/2"));
   o.raw_xadd_keep = true;
   o.duration_s = 0.2;
@@ -274,16 +208,16 @@ TEST_F(RawXaddTest, PasswordAndDbFromTheUrl) {
 }
 
 TEST_F(RawXaddTest, NoRedisIsUnavailable) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   redis.Stop();
   auto r = RunBench(Raw(redis.url()));
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
 }
 
 TEST_F(RawXaddTest, RedisGoneMidRunIsCountedAndTheRunEnds) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   BenchOptions o = Raw(redis.url());
   o.duration_s = 2;
   auto run = std::async(std::launch::async, [&o] { return RunBench(o); });
@@ -300,8 +234,8 @@ TEST_F(RawXaddTest, RedisGoneMidRunIsCountedAndTheRunEnds) {
 }
 
 TEST_F(RawXaddTest, StopEndsTheRunEarly) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   BenchOptions o = Raw(redis.url());
   o.duration_s = 60;
   std::stop_source stop;

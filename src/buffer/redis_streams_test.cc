@@ -1,7 +1,7 @@
 // RedisStreams beyond the shared contract (buffer_contract_test.cc): URL parsing, one
 // transaction per Append, Redis down, maxmemory under noeviction, password and db from the URL,
-// state across reopen. Each test starts its own redis-server with scripts/redis.sh (so it may
-// stop it or change its limits); they run when SLUICE_TEST_REDIS_URL is set, as with the
+// state across reopen. Each test starts its own redis-server (buffer/redis_test_server.h, so it
+// may stop it or change its limits); they run when SLUICE_TEST_REDIS_URL is set, as with the
 // contract suite, which is how scripts/test.sh says "redis-server is installed".
 #include "buffer/redis_streams.h"
 
@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <memory>
@@ -19,12 +18,15 @@
 #include <vector>
 
 #include "buffer/buffer_test_util.h"
+#include "buffer/redis_test_server.h"
 
 namespace sluice::buffer {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::AppendAndWait;
+using testing::RedisReply;
+using testing::RedisTestServer;
 using testing::TempDir;
 
 TEST(ParseRedisUrlTest, ParsesHostPortPasswordAndDb) {
@@ -56,73 +58,9 @@ TEST(ParseRedisUrlTest, ParsesHostPortPasswordAndDb) {
   EXPECT_EQ(ParseRedisUrl("redis://:1").status().code(), StatusCode::kInvalidArgument);
 }
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
-
-// A redis-server of this test's own, started and stopped with scripts/redis.sh.
-class PrivateRedis {
- public:
-  // `extra` are redis.conf lines, e.g. "maxmemory 2mb".
-  explicit PrivateRedis(std::vector<std::string> extra = {}) {
-    std::string cmd = "bash -c 'source " SLUICE_SOURCE_DIR
-                      "/scripts/redis.sh && "
-                      "p=$(redis_free_port) && redis_start " +
-                      dir_.path() + "/redis $p";
-    for (const std::string& line : extra) cmd += " \"" + line + "\"";
-    cmd += " && echo $p'";
-    FILE* out = popen(cmd.c_str(), "r");
-    if (out == nullptr) return;
-    char buf[32] = {};
-    if (fgets(buf, sizeof buf, out) != nullptr) port_ = std::atoi(buf);
-    if (pclose(out) != 0) port_ = 0;
-  }
-  ~PrivateRedis() { Stop(); }
-
-  void Stop() {
-    std::string cmd = "bash -c 'source " SLUICE_SOURCE_DIR "/scripts/redis.sh && redis_stop " +
-                      dir_.path() + "/redis'";
-    EXPECT_EQ(std::system(cmd.c_str()), 0);
-  }
-
-  int port() const { return port_; }
-  std::string url(const std::string& auth = "", const std::string& db = "") const {
-    return "redis://" + auth + "127.0.0.1:" + std::to_string(port_) + db;
-  }
-
-  // Runs one command on a fresh connection (after AUTH `password` when given).
-  ReplyPtr Command(const std::vector<std::string>& args, const std::string& password = "") {
-    std::unique_ptr<redisContext, RedisContextDeleter> c(redisConnect("127.0.0.1", port_));
-    if (!c || c->err) return nullptr;
-    if (!password.empty()) {
-      ReplyPtr auth(static_cast<redisReply*>(redisCommand(c.get(), "AUTH %s", password.c_str())));
-    }
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const std::string& a : args) {
-      argv.push_back(a.c_str());
-      lens.push_back(a.size());
-    }
-    return ReplyPtr(static_cast<redisReply*>(
-        redisCommandArgv(c.get(), static_cast<int>(args.size()), argv.data(), lens.data())));
-  }
-
- private:
-  TempDir dir_;
-  int port_ = 0;
-};
-
 class RedisStreamsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (testing::RedisTestUrl().empty()) {
-      if (testing::RedisRequired()) {
-        FAIL() << "SLUICE_REQUIRE_REDIS=1 but SLUICE_TEST_REDIS_URL is unset";
-      }
-      GTEST_SKIP() << testing::kRedisSkipMessage;
-    }
-  }
+  void SetUp() override { SLUICE_REDIS_OR_SKIP(); }
 
   static std::unique_ptr<RedisStreams> Open(const std::string& url, const std::string& stream,
                                             uint64_t max_bytes = 1ull << 30) {
@@ -135,6 +73,8 @@ class RedisStreamsTest : public ::testing::Test {
     EXPECT_TRUE(b.ok()) << b.status().ToString();
     return b.ok() ? std::move(*b) : nullptr;
   }
+
+  TempDir dir_;  // each test's redis-server keeps its files in dir_/redis
 };
 
 // The cmdstat_NAME line's calls= count from INFO commandstats.
@@ -154,18 +94,18 @@ long long InfoNumber(const std::string& info, const std::string& name) {
 }
 
 TEST_F(RedisStreamsTest, EachAppendIsOneTransactionInOneRoundTrip) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   auto buffer = Open(redis.url(), "events");
   ASSERT_NE(buffer, nullptr);
   // One connection of our own for INFO, so that our reads are the same before and after.
   std::unique_ptr<redisContext, RedisContextDeleter> c(redisConnect("127.0.0.1", redis.port()));
   ASSERT_TRUE(c && !c->err);
   auto info = [&](const char* section) {
-    ReplyPtr r(static_cast<redisReply*>(redisCommand(c.get(), "INFO %s", section)));
+    RedisReply r(static_cast<redisReply*>(redisCommand(c.get(), "INFO %s", section)));
     return r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
   };
-  ReplyPtr reset(static_cast<redisReply*>(redisCommand(c.get(), "CONFIG RESETSTAT")));
+  RedisReply reset(static_cast<redisReply*>(redisCommand(c.get(), "CONFIG RESETSTAT")));
   ASSERT_NE(reset, nullptr);
   const long long reads_before = InfoNumber(info("stats"), "total_reads_processed");
   std::vector<std::string> batch;
@@ -183,7 +123,7 @@ TEST_F(RedisStreamsTest, EachAppendIsOneTransactionInOneRoundTrip) {
   EXPECT_EQ(Calls(text, "exec"), 2) << text;
   EXPECT_EQ(Calls(text, "xadd"), 51) << text;
 
-  ReplyPtr first = redis.Command({"XRANGE", "events", "-", "+", "COUNT", "1"});
+  RedisReply first = redis.Command({"XRANGE", "events", "-", "+", "COUNT", "1"});
   ASSERT_NE(first, nullptr);
   ASSERT_EQ(first->elements, 1u);
   EXPECT_EQ(std::string(first->element[0]->element[0]->str), "0-1");  // offset 0
@@ -192,8 +132,8 @@ TEST_F(RedisStreamsTest, EachAppendIsOneTransactionInOneRoundTrip) {
 }
 
 TEST_F(RedisStreamsTest, RedisDownAnswersUnavailableQuicklyAndAcknowledgesNothing) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   auto buffer = Open(redis.url(), "events");
   ASSERT_NE(buffer, nullptr);
   ASSERT_TRUE(AppendAndWait(*buffer, {"stored"}).ok());
@@ -214,8 +154,8 @@ TEST_F(RedisStreamsTest, RedisDownAnswersUnavailableQuicklyAndAcknowledgesNothin
 }
 
 TEST_F(RedisStreamsTest, MaxmemoryUnderNoevictionIsResourceExhaustedAndStoresNothing) {
-  PrivateRedis redis({"maxmemory 3mb"});
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis", {"maxmemory 3mb"});
+  ASSERT_TRUE(redis.ok());
   auto buffer = Open(redis.url(), "events");
   ASSERT_NE(buffer, nullptr);
   std::vector<std::string> batch(100, std::string(1000, 'x'));
@@ -229,7 +169,7 @@ TEST_F(RedisStreamsTest, MaxmemoryUnderNoevictionIsResourceExhaustedAndStoresNot
   EXPECT_NE(s.message().find("OOM"), std::string::npos) << s.ToString();
   EXPECT_GT(ok_batches, 0);
   // The refused batch left nothing: the stream holds exactly the acknowledged records.
-  ReplyPtr len = redis.Command({"XLEN", "events"});
+  RedisReply len = redis.Command({"XLEN", "events"});
   ASSERT_NE(len, nullptr);
   EXPECT_EQ(static_cast<uint64_t>(len->integer), 100u * ok_batches);
   EXPECT_EQ(buffer->Stats().next_offset, 100u * ok_batches);
@@ -241,8 +181,8 @@ TEST_F(RedisStreamsTest, MaxmemoryUnderNoevictionIsResourceExhaustedAndStoresNot
 }
 
 TEST_F(RedisStreamsTest, PasswordAndDbComeFromTheUrl) {
-  PrivateRedis redis({"requirepass s3cret"});
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis", {"requirepass s3cret"});
+  ASSERT_TRUE(redis.ok());
   RedisStreamsOptions options;
   options.stream = "events";
   options.url = redis.url();  // no password
@@ -257,14 +197,14 @@ TEST_F(RedisStreamsTest, PasswordAndDbComeFromTheUrl) {
   ASSERT_TRUE(records.ok()) << records.status().ToString();
   EXPECT_EQ(records->size(), 2u);
 
-  ReplyPtr in_db0 = redis.Command({"XLEN", "events"}, "s3cret");
+  RedisReply in_db0 = redis.Command({"XLEN", "events"}, "s3cret");
   ASSERT_NE(in_db0, nullptr);
   EXPECT_EQ(in_db0->integer, 0);  // the records went to db 3
 }
 
 TEST_F(RedisStreamsTest, ReopenRecoversOffsetsAndSizes) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   {
     auto buffer = Open(redis.url(), "events");
     ASSERT_NE(buffer, nullptr);
@@ -286,8 +226,8 @@ TEST_F(RedisStreamsTest, ReopenRecoversOffsetsAndSizes) {
 }
 
 TEST_F(RedisStreamsTest, RefusesAStreamWithForeignIds) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   ASSERT_NE(redis.Command({"XADD", "foreign", "*", "r", "x"}), nullptr);
   RedisStreamsOptions options;
   options.url = redis.url();
@@ -316,8 +256,8 @@ std::vector<uint64_t> Offsets(const std::vector<Record>& records) {
 }
 
 TEST_F(RedisStreamsTest, TwoWritersShareOneDenseSequence) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   auto a = OpenAs(redis.url(), "events", "a");
   auto b = OpenAs(redis.url(), "events", "b");
   ASSERT_TRUE(a && b);
@@ -334,8 +274,8 @@ TEST_F(RedisStreamsTest, TwoWritersShareOneDenseSequence) {
 }
 
 TEST_F(RedisStreamsTest, OneConsumerAtATimeAndPendingEntriesAreClaimed) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   auto a = OpenAs(redis.url(), "events", "a");
   auto b = OpenAs(redis.url(), "events", "b");
   ASSERT_TRUE(a && b);
@@ -359,7 +299,7 @@ TEST_F(RedisStreamsTest, OneConsumerAtATimeAndPendingEntriesAreClaimed) {
   // (its Close hands over the lease; a killed process's lease expires after claim_after
   // instead — tests/integration).
   a->Close();
-  ReplyPtr pending = redis.Command({"XPENDING", "events", "sluice", "-", "+", "100", "a"});
+  RedisReply pending = redis.Command({"XPENDING", "events", "sluice", "-", "+", "100", "a"});
   ASSERT_NE(pending, nullptr);
   ASSERT_EQ(pending->elements, 10u);
 
@@ -372,7 +312,7 @@ TEST_F(RedisStreamsTest, OneConsumerAtATimeAndPendingEntriesAreClaimed) {
   ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
   EXPECT_EQ(Offsets(*claimed), (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));
   EXPECT_EQ((*claimed)[0].payload, "r3");
-  ReplyPtr mine = redis.Command({"XPENDING", "events", "sluice", "-", "+", "100", "b"});
+  RedisReply mine = redis.Command({"XPENDING", "events", "sluice", "-", "+", "100", "b"});
   ASSERT_NE(mine, nullptr);
   EXPECT_EQ(mine->elements, 7u);
   ASSERT_TRUE(AppendAndWait(*b, {"r10"}).ok());
@@ -381,17 +321,17 @@ TEST_F(RedisStreamsTest, OneConsumerAtATimeAndPendingEntriesAreClaimed) {
   EXPECT_EQ(Offsets(*next), (std::vector<uint64_t>{10}));
 
   ASSERT_TRUE(b->Commit(11).ok());
-  ReplyPtr left = redis.Command({"XPENDING", "events", "sluice"});
+  RedisReply left = redis.Command({"XPENDING", "events", "sluice"});
   ASSERT_NE(left, nullptr);
   EXPECT_EQ(left->element[0]->integer, 0);  // everything acknowledged, a's 0..2 too
-  ReplyPtr len = redis.Command({"XLEN", "events"});
+  RedisReply len = redis.Command({"XLEN", "events"});
   ASSERT_NE(len, nullptr);
   EXPECT_EQ(len->integer, 0);  // and trimmed
 }
 
 TEST_F(RedisStreamsTest, ALapsedLeaseAbortsTheNextRead) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   auto a = OpenAs(redis.url(), "events", "a", 300ms);
   ASSERT_NE(a, nullptr);
   ASSERT_TRUE(AppendAndWait(*a, {"one"}).ok());
@@ -406,8 +346,8 @@ TEST_F(RedisStreamsTest, ALapsedLeaseAbortsTheNextRead) {
 }
 
 TEST_F(RedisStreamsTest, TrimKeepsWhatAnotherGroupStillNeeds) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   auto a = OpenAs(redis.url(), "events", "a");
   ASSERT_NE(a, nullptr);
   ASSERT_NE(redis.Command({"XGROUP", "CREATE", "events", "audit", "0"}), nullptr);
@@ -415,7 +355,7 @@ TEST_F(RedisStreamsTest, TrimKeepsWhatAnotherGroupStillNeeds) {
   ASSERT_TRUE(AppendAndWait(*a, ten).ok());
   ASSERT_TRUE(a->Read(0, 100, 1 << 20, 0ms).ok());
   ASSERT_TRUE(a->Commit(10).ok());
-  ReplyPtr len = redis.Command({"XLEN", "events"});
+  RedisReply len = redis.Command({"XLEN", "events"});
   EXPECT_EQ(len->integer, 10);              // "audit" has read nothing yet
   EXPECT_EQ(a->Stats().depth_records, 0u);  // our group's backlog is empty all the same
 
@@ -432,8 +372,8 @@ TEST_F(RedisStreamsTest, TrimKeepsWhatAnotherGroupStillNeeds) {
 }
 
 TEST_F(RedisStreamsTest, WaitForMissingReplicasIsUnavailableButStored) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   RedisStreamsOptions options;
   options.url = redis.url();
   options.stream = "events";
@@ -444,13 +384,13 @@ TEST_F(RedisStreamsTest, WaitForMissingReplicasIsUnavailableButStored) {
   Status st = AppendAndWait(**b, {"needs a replica"});
   EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
   EXPECT_NE(st.message().find("0 of 1 replicas"), std::string::npos) << st.ToString();
-  ReplyPtr len = redis.Command({"XLEN", "events"});
+  RedisReply len = redis.Command({"XLEN", "events"});
   EXPECT_EQ(len->integer, 1);  // on the primary: a client retry is deduplicated by the loader
 }
 
 TEST_F(RedisStreamsTest, OffsetsAreNeverReusedAfterRedisLosesEntries) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   auto a = OpenAs(redis.url(), "events", "a");
   ASSERT_NE(a, nullptr);
   std::vector<std::string> ten;
@@ -469,7 +409,7 @@ TEST_F(RedisStreamsTest, OffsetsAreNeverReusedAfterRedisLosesEntries) {
   }
   ASSERT_TRUE(AppendAndWait(*a, {"new"}).ok());
   // Offsets 3..9 were handed out before: the new entry comes after them, never at 3.
-  ReplyPtr last = redis.Command({"XREVRANGE", "events", "+", "-", "COUNT", "1"});
+  RedisReply last = redis.Command({"XREVRANGE", "events", "+", "-", "COUNT", "1"});
   ASSERT_NE(last, nullptr);
   ASSERT_EQ(last->elements, 1u);
   EXPECT_EQ(std::string(last->element[0]->element[1]->element[1]->str), "new");
@@ -489,14 +429,14 @@ TEST_F(RedisStreamsTest, OffsetsAreNeverReusedAfterRedisLosesEntries) {
 }
 
 TEST_F(RedisStreamsTest, QueuedAppendsShareRoundTripsAndEachStaysWhole) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   auto buffer = Open(redis.url(), "events");
   ASSERT_NE(buffer, nullptr);
   std::unique_ptr<redisContext, RedisContextDeleter> c(redisConnect("127.0.0.1", redis.port()));
   ASSERT_TRUE(c && !c->err);
   auto reads = [&] {
-    ReplyPtr r(static_cast<redisReply*>(redisCommand(c.get(), "INFO stats")));
+    RedisReply r(static_cast<redisReply*>(redisCommand(c.get(), "INFO stats")));
     return InfoNumber(r ? std::string(r->str, r->len) : std::string(), "total_reads_processed");
   };
   const long long before = reads();
@@ -524,8 +464,8 @@ TEST_F(RedisStreamsTest, QueuedAppendsShareRoundTripsAndEachStaysWhole) {
 }
 
 TEST_F(RedisStreamsTest, AStandbyWithAStaleOffsetIsToldToResumeFromTheStore) {
-  PrivateRedis redis;
-  ASSERT_NE(redis.port(), 0);
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
   auto a = OpenAs(redis.url(), "events", "a");
   auto b = OpenAs(redis.url(), "events", "b");  // read the store's offset 0, then stood by
   ASSERT_TRUE(a && b);

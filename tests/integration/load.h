@@ -1,7 +1,10 @@
-// Load: clients that post batches with unique messageIds to a running sluice and remember
-// which were acknowledged (200), until Stop(). A failed request (server killed, restarting)
-// is retried on a new connection after 50 ms, so a load survives outages of the server's
-// peers and, after a kill, simply waits for Stop().
+// Loads for integration tests, posting batches of events with unique messageIds to a running
+// sluice:
+//   PostBatches: a fixed number of events from several clients at once, each request once;
+//     says how many were not acknowledged.
+//   Load: clients that post until Stop() and remember which events were acknowledged (200). A
+//     failed request (server killed, restarting) is retried on a new connection after 50 ms, so
+//     a load survives outages of the server's peers and, after a kill, simply waits for Stop().
 #pragma once
 
 #include <atomic>
@@ -17,6 +20,33 @@
 #include "query_helpers.h"
 
 namespace sluice::testing {
+
+struct PostBatchesOptions {
+  int clients = 4;
+  int per_client = 50'000;  // events each client posts
+  int batch = 500;          // events per request
+  std::string prefix;       // messageIds are PREFIX<client>-<i> (see Batch)
+};
+
+// Each of `o.clients` threads posts its `o.per_client` events to /v1/batch on a connection of
+// its own, `o.batch` a request, without retrying. Returns when all are done: the number of
+// requests that were not answered 200 (no answer counts too).
+inline int PostBatches(const std::string& address, const PostBatchesOptions& o) {
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < o.clients; ++t) {
+    threads.emplace_back([&, t] {
+      http::TestClient c(address);
+      const std::string prefix = o.prefix + std::to_string(t) + "-";
+      for (int i = 0; i < o.per_client; i += o.batch) {
+        auto r = c.Post("/v1/batch", Batch(prefix, i, o.batch), kJson);
+        if (!r.ok() || r->status != 200) failures++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  return failures;
+}
 
 struct LoadOptions {
   int clients = 4;

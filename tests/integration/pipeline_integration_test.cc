@@ -14,6 +14,7 @@
 
 #include "common/json_writer.h"
 #include "http/test_client.h"
+#include "load.h"
 #include "query_helpers.h"
 #include "sluice_process.h"
 
@@ -26,20 +27,9 @@ TEST(PipelineIntegration, TwoHundredThousandEventsCountedExactlyOnce) {
   TempDir dir;
   auto proc = SluiceProcess::Start(dir.path() + "/data");
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
-  const int kClients = 4, kPerClient = 50'000, kBatch = 500;
-  std::vector<std::thread> threads;
-  std::atomic<int> failures{0};
-  for (int t = 0; t < kClients; ++t) {
-    threads.emplace_back([&, t] {
-      http::TestClient c((*proc)->address());
-      for (int i = 0; i < kPerClient; i += kBatch) {
-        auto r = c.Post("/v1/batch", Batch("c" + std::to_string(t) + "-", i, kBatch), kJson);
-        if (!r.ok() || r->status != 200) failures++;
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  ASSERT_EQ(failures.load(), 0);
+  ASSERT_EQ(PostBatches((*proc)->address(),
+                        {.clients = 4, .per_client = 50'000, .batch = 500, .prefix = "c"}),
+            0);
   http::TestClient c((*proc)->address());
   EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 200'000), 200'000);
   EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), 200'000);

@@ -101,20 +101,11 @@ TEST_F(PostgresIntegration, TwoHundredThousandEventsInPostgresThenInParquet) {
                      "WHERE p.relname = 'events'",
                      "postgres"),
             4);
-  const int kClients = 4, kPerClient = 50'000, kBatch = 500;
-  std::vector<std::thread> threads;
-  std::atomic<int> failures{0};
-  for (int t = 0; t < kClients; ++t) {
-    threads.emplace_back([&, t] {
-      http::TestClient tc((*proc)->address());
-      for (int i = 0; i < kPerClient; i += kBatch) {
-        auto r = tc.Post("/v1/batch", Batch("p" + std::to_string(t) + "-", i, kBatch), kJson);
-        if (!r.ok() || r->status != 200) failures++;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  ASSERT_EQ(failures, 0);
+  const int kClients = 4, kPerClient = 50'000;
+  ASSERT_EQ(
+      PostBatches((*proc)->address(),
+                  {.clients = kClients, .per_client = kPerClient, .batch = 500, .prefix = "p"}),
+      0);
   // In PostgreSQL (on the replica)…
   EXPECT_EQ(
       WaitForInt(c, "SELECT count(*) FROM events", 200'000, std::chrono::seconds(120), "postgres"),

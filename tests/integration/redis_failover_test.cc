@@ -45,15 +45,18 @@
 #include <thread>
 #include <vector>
 
+#include "buffer/redis_test_server.h"
 #include "common/temp_dir.h"
 #include "http/test_client.h"
 #include "load.h"
 #include "query_helpers.h"
-#include "redis_process.h"
 #include "sluice_process.h"
 
 namespace sluice::testing {
 namespace {
+
+using buffer::testing::RedisReply;
+using buffer::testing::RedisTestServer;
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -76,7 +79,7 @@ bool WaitForAcked(Load& load, size_t n, seconds deadline = seconds(30)) {
 }
 
 // INFO `section` of `redis` as text ("" when it does not answer).
-std::string Info(const RedisProcess& redis, const std::string& section) {
+std::string Info(const RedisTestServer& redis, const std::string& section) {
   RedisReply r = redis.Command({"INFO", section});
   if (!r || r->type != REDIS_REPLY_STRING) return "";
   return std::string(r->str, r->len);
@@ -94,7 +97,7 @@ std::string InfoField(const std::string& info, const std::string& name) {
 }
 
 // `replica` is linked to its primary `primary` and has replayed all it was sent.
-bool InSync(const RedisProcess& replica, const RedisProcess& primary) {
+bool InSync(const RedisTestServer& replica, const RedisTestServer& primary) {
   const std::string r = Info(replica, "replication");
   const std::string p = Info(primary, "replication");
   return InfoField(r, "role") == "slave" && InfoField(r, "master_link_status") == "up" &&
@@ -104,25 +107,6 @@ bool InSync(const RedisProcess& replica, const RedisProcess& primary) {
 
 bool IsOk(const RedisReply& r) {
   return r && r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "OK";
-}
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-// Starts redis-server again in `redis`'s directory and on its port with `extra` redis.conf
-// lines instead of the ones it was made with (RedisProcess::Restart reuses those): the old
-// primary coming back as a replica. RedisProcess still stops it (its pidfile is in the dir).
-bool StartAs(const RedisProcess& redis, const std::vector<std::string>& extra) {
-  std::string cmd = "source " + Quote(SourceDir() + "/scripts/redis.sh") + " && redis_start " +
-                    Quote(redis.dir()) + " " + std::to_string(redis.port());
-  for (const std::string& line : extra) cmd += " " + Quote(line);
-  std::string out;
-  const int rc = SluiceProcess::RunProgram({"bash", "-c", cmd}, &out);
-  EXPECT_EQ(rc, 0) << out;
-  return rc == 0;
 }
 
 // Samples the size of the AOF file Redis appends to (Redis 7 multi-part AOF: the "type i" file
@@ -257,7 +241,7 @@ struct AofKillCase {
 void RunAofKill(const AofKillCase& tc) {
   TempDir dir("sluice-redis-failover");
   // No AOF rewrite during the test: the file sampled is the file cut.
-  RedisProcess redis(dir.path() + "/redis", {"auto-aof-rewrite-percentage 0"});
+  RedisTestServer redis(dir.path() + "/redis", {"auto-aof-rewrite-percentage 0"});
   ASSERT_TRUE(redis.ok());
   const std::string data = dir.path() + "/data";
   const std::vector<std::string> args = {"--buffer", redis.url(), "--query-max-rows", "10000000"};
@@ -351,7 +335,7 @@ TEST_F(AofKill, BacklogOnlyInRedisPowerLoss) {
 }
 
 // The offset after the stream's last generated entry (XINFO STREAM), -1 when unknown.
-long long StreamNext(const RedisProcess& redis) {
+long long StreamNext(const RedisTestServer& redis) {
   RedisReply r = redis.Command({"XINFO", "STREAM", "sluice:events"});
   if (!r || r->type != REDIS_REPLY_ARRAY) return -1;
   for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -372,10 +356,10 @@ void RunFailover(bool split, bool loader = false) {
   TempDir dir("sluice-redis-failover");
   // Full resyncs start at once (Redis 7 waits 5 s for more replicas by default).
   const std::string no_delay = "repl-diskless-sync-delay 0";
-  RedisProcess primary(dir.path() + "/primary", {no_delay});
+  RedisTestServer primary(dir.path() + "/primary", {no_delay});
   ASSERT_TRUE(primary.ok());
   const std::string replica_of_primary = "replicaof 127.0.0.1 " + std::to_string(primary.port());
-  RedisProcess replica(dir.path() + "/replica", {no_delay, replica_of_primary});
+  RedisTestServer replica(dir.path() + "/replica", {no_delay, replica_of_primary});
   ASSERT_TRUE(replica.ok());
   ASSERT_TRUE(WaitUntil([&] { return InSync(replica, primary); }, seconds(20)))
       << Info(replica, "replication");
@@ -414,7 +398,7 @@ void RunFailover(bool split, bool loader = false) {
     // The old primary's process comes back as the new primary's replica (it loads its AOF,
     // then a full resync replaces that with the replica's data)…
     ASSERT_TRUE(
-        StartAs(primary, {no_delay, "replicaof 127.0.0.1 " + std::to_string(replica.port())}));
+        primary.RestartWith({no_delay, "replicaof 127.0.0.1 " + std::to_string(replica.port())}));
     ASSERT_TRUE(WaitUntil([&] { return InSync(primary, replica); }, seconds(30)))
         << Info(primary, "replication");
     // Until now the address served no writable primary with a replica: nothing acknowledged.

@@ -1,6 +1,6 @@
 // The Redis Streams buffer through the real binary (issue 5): HTTP → Redis stream(s) → loader →
-// hot store. Every test starts redis-servers of its own (redis_process.h, scripts/redis.sh:
-// AOF, appendfsync everysec, noeviction), so it may stop them; they run when
+// hot store. Every test starts redis-servers of its own (buffer/redis_test_server.h,
+// scripts/redis.sh: AOF, appendfsync everysec, noeviction), so it may stop them; they run when
 // SLUICE_TEST_REDIS_URL is set (scripts/test.sh), and fail without it under
 // SLUICE_REQUIRE_REDIS=1. The takeover tests share a PostgreSQL store between two sluice
 // processes (SLUICE_TEST_PG_URL, a database of their own).
@@ -20,14 +20,17 @@
 #include <thread>
 #include <vector>
 
+#include "buffer/redis_test_server.h"
 #include "load.h"
 #include "pg/test_env.h"
 #include "query_helpers.h"
-#include "redis_process.h"
 #include "sluice_process.h"
 
 namespace sluice::testing {
 namespace {
+
+using buffer::testing::RedisReply;
+using buffer::testing::RedisTestServer;
 
 using namespace std::chrono_literals;
 using pg::testing::TestDatabase;
@@ -130,7 +133,7 @@ bool WaitCaughtUp(http::TestClient& c, std::chrono::seconds deadline) {
 }
 
 // "redis:127.0.0.1:PORT/0/sluice:events": the shard name of `redis`'s stream.
-std::string ShardName(const RedisProcess& redis) {
+std::string ShardName(const RedisTestServer& redis) {
   return "redis:127.0.0.1:" + std::to_string(redis.port()) + "/0/" + kStream;
 }
 
@@ -152,7 +155,7 @@ void ExpectExactlyAcked(http::TestClient& c, const std::set<std::string>& acked,
 }
 
 // The group's pending entries of `consumer` (XPENDING's summary form); -1 without an answer.
-long long PendingOf(const RedisProcess& redis, const std::string& consumer) {
+long long PendingOf(const RedisTestServer& redis, const std::string& consumer) {
   RedisReply r = redis.Command({"XPENDING", kStream, kGroup});
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4) return -1;
   const redisReply* consumers = r->element[3];
@@ -168,7 +171,7 @@ long long PendingOf(const RedisProcess& redis, const std::string& consumer) {
 }
 
 // The group's pending entries in all (XPENDING's summary count); -1 without an answer.
-long long PendingTotal(const RedisProcess& redis) {
+long long PendingTotal(const RedisTestServer& redis) {
   RedisReply r = redis.Command({"XPENDING", kStream, kGroup});
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1) return -1;
   return r->element[0]->type == REDIS_REPLY_INTEGER ? r->element[0]->integer : -1;
@@ -199,25 +202,14 @@ class RedisIntegration : public ::testing::Test {
 };
 
 TEST_F(RedisIntegration, TwoHundredThousandEventsThroughRedisAreCountedExactly) {
-  RedisProcess redis(dir_.path() + "/redis");
+  RedisTestServer redis(dir_.path() + "/redis");
   ASSERT_TRUE(redis.ok());
   auto proc = SluiceProcess::Start(dir_.path() + "/data", ServeArgs(redis.url()));
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
-  const int kClients = 4, kPerClient = 50'000, kBatch = 500;
-  std::vector<std::thread> threads;
-  std::atomic<int> failures{0};
-  for (int t = 0; t < kClients; ++t) {
-    threads.emplace_back([&, t] {
-      http::TestClient tc((*proc)->address());
-      for (int i = 0; i < kPerClient; i += kBatch) {
-        auto r = tc.Post("/v1/batch", Batch("r" + std::to_string(t) + "-", i, kBatch), kJson);
-        if (!r.ok() || r->status != 200) failures++;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  ASSERT_EQ(failures, 0);
+  ASSERT_EQ(PostBatches((*proc)->address(),
+                        {.clients = 4, .per_client = 50'000, .batch = 500, .prefix = "r"}),
+            0);
   EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 200'000, 120s), 200'000);
   EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), 200'000);
   EXPECT_EQ(QueryInt(c, "SELECT sum(count) FROM events_1m"), 200'000);
@@ -237,7 +229,7 @@ TEST_F(RedisIntegration, TwoHundredThousandEventsThroughRedisAreCountedExactly) 
 }
 
 TEST_F(RedisIntegration, KillNineDuringLoadThenRestartLoadsExactlyTheAcknowledgedEvents) {
-  RedisProcess redis(dir_.path() + "/redis");
+  RedisTestServer redis(dir_.path() + "/redis");
   ASSERT_TRUE(redis.ok());
   const std::string data = dir_.path() + "/data";
   auto proc = SluiceProcess::Start(data, ServeArgs(redis.url()));
@@ -269,7 +261,7 @@ class RedisTakeover : public RedisIntegration {
     SLUICE_PG_URL_OR_SKIP(primary, "SLUICE_TEST_PG_URL");
     db_ = std::make_unique<TestDatabase>(primary);
     ASSERT_TRUE(db_->ok());
-    redis_ = std::make_unique<RedisProcess>(dir_.path() + "/redis");
+    redis_ = std::make_unique<RedisTestServer>(dir_.path() + "/redis");
     ASSERT_TRUE(redis_->ok());
   }
   std::vector<std::string> Args() const {
@@ -295,7 +287,7 @@ class RedisTakeover : public RedisIntegration {
   }
 
   std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<RedisProcess> redis_;
+  std::unique_ptr<RedisTestServer> redis_;
 };
 
 TEST_F(RedisTakeover, AKilledLoadersPendingEntriesAreClaimedByAnotherProcess) {
@@ -406,26 +398,15 @@ TEST_F(RedisTakeover, AStandbyLoaderTakesOverWhenTheLoaderDies) {
 }
 
 TEST_F(RedisIntegration, TwoShardsAreBothLoadedExactly) {
-  RedisProcess ra(dir_.path() + "/redis-a");
-  RedisProcess rb(dir_.path() + "/redis-b");
+  RedisTestServer ra(dir_.path() + "/redis-a");
+  RedisTestServer rb(dir_.path() + "/redis-b");
   ASSERT_TRUE(ra.ok() && rb.ok());
   auto proc = SluiceProcess::Start(dir_.path() + "/data", ServeArgs(ra.url() + "," + rb.url()));
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
-  const int kClients = 4, kPerClient = 12'500, kBatch = 250;
-  std::vector<std::thread> threads;
-  std::atomic<int> failures{0};
-  for (int t = 0; t < kClients; ++t) {
-    threads.emplace_back([&, t] {
-      http::TestClient tc((*proc)->address());
-      for (int i = 0; i < kPerClient; i += kBatch) {
-        auto r = tc.Post("/v1/batch", Batch("two" + std::to_string(t) + "-", i, kBatch), kJson);
-        if (!r.ok() || r->status != 200) failures++;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  ASSERT_EQ(failures, 0);
+  ASSERT_EQ(PostBatches((*proc)->address(),
+                        {.clients = 4, .per_client = 12'500, .batch = 250, .prefix = "two"}),
+            0);
   EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 50'000, 60s), 50'000);
   EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), 50'000);
   ASSERT_TRUE(WaitCaughtUp(c, 60s)) << Ready(c).body;
@@ -456,7 +437,7 @@ class RedisOutage : public RedisIntegration {
     double buffer_up_while_down = -1;
   };
 
-  Outcome StopRedisUnderLoad(RedisProcess& redis, SluiceProcess& proc, bool spill) {
+  Outcome StopRedisUnderLoad(RedisTestServer& redis, SluiceProcess& proc, bool spill) {
     Outcome out;
     http::TestClient c(proc.address());
     Load load(
@@ -496,7 +477,7 @@ class RedisOutage : public RedisIntegration {
 };
 
 TEST_F(RedisOutage, WithoutSpillClientsGet503RetryAfterAndEverythingAckedIsLoadedOnce) {
-  RedisProcess redis(dir_.path() + "/redis");
+  RedisTestServer redis(dir_.path() + "/redis");
   ASSERT_TRUE(redis.ok());
   auto proc = SluiceProcess::Start(dir_.path() + "/data", ServeArgs(redis.url()));
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
@@ -517,7 +498,7 @@ TEST_F(RedisOutage, WithoutSpillClientsGet503RetryAfterAndEverythingAckedIsLoade
 }
 
 TEST_F(RedisOutage, WithSpillDiskNothingIsRefusedAndTheSpillIsLoaded) {
-  RedisProcess redis(dir_.path() + "/redis");
+  RedisTestServer redis(dir_.path() + "/redis");
   ASSERT_TRUE(redis.ok());
   auto proc =
       SluiceProcess::Start(dir_.path() + "/data", ServeArgs(redis.url(), {"--spill", "disk"}));
@@ -547,7 +528,7 @@ TEST_F(RedisOutage, WithSpillDiskNothingIsRefusedAndTheSpillIsLoaded) {
 // A steady 3,000 events/s for 30 s: the loader acknowledges and trims as it commits, so Redis
 // holds the backlog (a fraction of a second of events), not the history.
 TEST_F(RedisIntegration, StreamLengthStaysBoundedUnderASteadyLoad) {
-  RedisProcess redis(dir_.path() + "/redis");
+  RedisTestServer redis(dir_.path() + "/redis");
   ASSERT_TRUE(redis.ok());
   const int kLoaderBatch = 10'000;
   auto proc = SluiceProcess::Start(

@@ -1,33 +1,45 @@
-// RedisProcess: a redis-server of a test's own, started with scripts/redis.sh (appendonly yes,
-// appendfsync everysec, maxmemory-policy noeviction) on a free port of 127.0.0.1, with its data,
-// pidfile and log in a directory the test owns. Tests may stop it (SHUTDOWN, which fsyncs the
-// AOF), kill -9 it, and restart it on the same directory and port (it reloads its AOF). The
-// server is stopped when the object goes.
+// RedisTestServer: a redis-server of a test's own, for tests (header-only). It is started with
+// scripts/redis.sh (appendonly yes, appendfsync everysec, maxmemory-policy noeviction) on a free
+// port of 127.0.0.1, with its data, pidfile and log in a directory the test owns, so a test may
+// fill it up, password it, stop it (SHUTDOWN, which fsyncs the AOF), kill -9 it, and restart it
+// on the same directory and port (it reloads its AOF). The server is stopped when the object
+// goes.
+//
+// The including target defines SLUICE_SOURCE_DIR (the checkout holding scripts/redis.sh); the
+// CMake target sluice_redis_test_server does, and links hiredis.
 //
 // Redis tests run when SLUICE_TEST_REDIS_URL is set (scripts/test.sh sets it once redis-server
 // is installed and exports SLUICE_REQUIRE_REDIS=1, so that they fail rather than skip without
 // it): SLUICE_REDIS_OR_SKIP() says so in a test body or SetUp.
 //
-// Not thread-safe, except Command(), which opens a connection of its own per call.
+// Not thread-safe, except Command() and Integer(), which open a connection of their own per call.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
-#include "sluice_process.h"
+#include "buffer/buffer_test_util.h"
 
-namespace sluice::testing {
+#ifndef SLUICE_SOURCE_DIR
+#error "buffer/redis_test_server.h needs SLUICE_SOURCE_DIR: link sluice_redis_test_server"
+#endif
+
+namespace sluice::buffer::testing {
 
 struct RedisReplyDeleter {
   void operator()(redisReply* r) const {
@@ -36,17 +48,12 @@ struct RedisReplyDeleter {
 };
 using RedisReply = std::unique_ptr<redisReply, RedisReplyDeleter>;
 
-inline std::string RedisEnvOr(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? v : "";
-}
-
-class RedisProcess {
+class RedisTestServer {
  public:
   // Starts redis-server on a free port with its files in `dir` (created); `extra` are further
   // redis.conf lines ("maxmemory 50mb", "requirepass s3cret"). Check ok() (a failure to start
   // fails the test too, with redis.sh's message).
-  explicit RedisProcess(std::string dir, std::vector<std::string> extra = {})
+  explicit RedisTestServer(std::string dir, std::vector<std::string> extra = {})
       : dir_(std::move(dir)), extra_(std::move(extra)) {
     std::string port = Sh("redis_free_port");
     if (!ok_) return;
@@ -58,22 +65,24 @@ class RedisProcess {
     }
     Restart();
   }
-  ~RedisProcess() {
+  ~RedisTestServer() {
     if (port_ > 0) Stop();
   }
-  RedisProcess(const RedisProcess&) = delete;
-  RedisProcess& operator=(const RedisProcess&) = delete;
+  RedisTestServer(const RedisTestServer&) = delete;
+  RedisTestServer& operator=(const RedisTestServer&) = delete;
 
   // False once any start/stop failed (the failure is reported to gtest).
   bool ok() const { return ok_; }
   int port() const { return port_; }
   const std::string& dir() const { return dir_; }
-  // redis://127.0.0.1:PORT, with `db` (e.g. "/3") appended.
-  std::string url(const std::string& db = "") const {
-    return "redis://127.0.0.1:" + std::to_string(port_) + db;
+  // redis://AUTH127.0.0.1:PORTDB: `auth` is "" or "user:password@" (":s3cret@"), `db` is ""
+  // or "/N".
+  std::string url(const std::string& auth = "", const std::string& db = "") const {
+    return "redis://" + auth + "127.0.0.1:" + std::to_string(port_) + db;
   }
 
-  // SHUTDOWN (SIGTERM: the AOF is fsynced) and wait until the process is gone.
+  // SHUTDOWN (SIGTERM: the AOF is fsynced) and wait until the process is gone; nothing when it
+  // is not running.
   bool Stop() {
     Sh("redis_stop " + Quote(dir_));
     return ok_;
@@ -96,9 +105,12 @@ class RedisProcess {
   }
   // Starts the server again on the same directory, port and configuration (after Stop or
   // Kill9); it reloads its AOF before answering PING, which redis_start waits for.
-  bool Restart() {
+  bool Restart() { return RestartWith(extra_); }
+  // The same with `extra` redis.conf lines instead of the ones it was made with, this once (a
+  // later Restart() uses those again): e.g. an old primary coming back as a replica.
+  bool RestartWith(const std::vector<std::string>& extra) {
     std::string cmd = "redis_start " + Quote(dir_) + " " + std::to_string(port_);
-    for (const std::string& line : extra_) cmd += " " + Quote(line);
+    for (const std::string& line : extra) cmd += " " + Quote(line);
     Sh(cmd);
     return ok_;
   }
@@ -110,14 +122,22 @@ class RedisProcess {
     return static_cast<pid_t>(pid);
   }
 
-  // Runs one command on a fresh connection; nullptr when Redis does not answer. An error
-  // reply is returned as such (type REDIS_REPLY_ERROR).
-  RedisReply Command(const std::vector<std::string>& args) const {
+  // Runs one command on a fresh connection, after AUTH `password` and SELECT `db` when given;
+  // nullptr when Redis does not answer. An error reply is returned as such (type
+  // REDIS_REPLY_ERROR).
+  RedisReply Command(const std::vector<std::string>& args, const std::string& password = "",
+                     int db = 0) const {
     struct timeval tv = {2, 0};
     std::unique_ptr<redisContext, decltype(&redisFree)> c(
         redisConnectWithTimeout("127.0.0.1", port_, tv), &redisFree);
     if (!c || c->err) return nullptr;
     redisSetTimeout(c.get(), tv);
+    if (!password.empty()) {
+      RedisReply auth(static_cast<redisReply*>(redisCommand(c.get(), "AUTH %s", password.c_str())));
+    }
+    if (db != 0) {
+      RedisReply select(static_cast<redisReply*>(redisCommand(c.get(), "SELECT %d", db)));
+    }
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     for (const std::string& a : args) {
@@ -128,8 +148,9 @@ class RedisProcess {
         redisCommandArgv(c.get(), static_cast<int>(args.size()), argv.data(), lens.data())));
   }
   // An integer reply's value; -1 for anything else (no answer, an error).
-  long long Integer(const std::vector<std::string>& args) const {
-    RedisReply r = Command(args);
+  long long Integer(const std::vector<std::string>& args, const std::string& password = "",
+                    int db = 0) const {
+    RedisReply r = Command(args, password, db);
     return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
   }
 
@@ -148,12 +169,21 @@ class RedisProcess {
     size_t paren = line.rfind(')');
     return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
   }
-  // Runs `command` after sourcing scripts/redis.sh; returns its first line of output. A
-  // failure fails the test and clears ok().
+  // Runs `command` in bash after sourcing scripts/redis.sh; returns its first line of output
+  // (stdout and stderr). A failure fails the test and clears ok().
   std::string Sh(const std::string& command) {
+    const std::string script =
+        "source " + Quote(SLUICE_SOURCE_DIR "/scripts/redis.sh") + " && " + command;
+    const std::string shell = "bash -c " + Quote(script) + " 2>&1";
     std::string out;
-    int rc = SluiceProcess::RunProgram(
-        {"bash", "-c", "source " + SourceDir() + "/scripts/redis.sh && " + command}, &out);
+    int rc = -1;
+    if (FILE* pipe = ::popen(shell.c_str(), "r"); pipe != nullptr) {
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+      const int wstatus = ::pclose(pipe);
+      rc = wstatus == -1 ? -1 : WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    }
     if (rc != 0) {
       ok_ = false;
       ADD_FAILURE() << command << " -> " << rc << ": " << out;
@@ -167,16 +197,14 @@ class RedisProcess {
   bool ok_ = true;
 };
 
-}  // namespace sluice::testing
+}  // namespace sluice::buffer::testing
 
 // In a test body or SetUp: skips the test when SLUICE_TEST_REDIS_URL is unset (redis-server is
 // not known to be installed), or fails it when SLUICE_REQUIRE_REDIS=1 says Redis tests must run.
-#define SLUICE_REDIS_OR_SKIP()                                                                  \
-  if (::sluice::testing::RedisEnvOr("SLUICE_TEST_REDIS_URL").empty()) {                         \
-    if (::sluice::testing::RedisEnvOr("SLUICE_REQUIRE_REDIS") == "1") {                         \
-      FAIL() << "SLUICE_TEST_REDIS_URL is not set, but SLUICE_REQUIRE_REDIS=1: Redis tests "    \
-                "must run";                                                                     \
-    }                                                                                           \
-    GTEST_SKIP() << "SLUICE_TEST_REDIS_URL is not set: start a redis-server with "              \
-                    "scripts/redis.sh and set it to redis://127.0.0.1:PORT to run Redis tests"; \
+#define SLUICE_REDIS_OR_SKIP()                                               \
+  if (::sluice::buffer::testing::RedisTestUrl().empty()) {                   \
+    if (::sluice::buffer::testing::RedisRequired()) {                        \
+      FAIL() << "SLUICE_REQUIRE_REDIS=1 but SLUICE_TEST_REDIS_URL is unset"; \
+    }                                                                        \
+    GTEST_SKIP() << ::sluice::buffer::testing::kRedisSkipMessage;            \
   }
