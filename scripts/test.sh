@@ -13,6 +13,8 @@ echo "== installing test peers from npm (Segment and RudderStack SDKs)"
 # of msgpackr-extract (under bull, an optional dependency of rudder-sdk-node that we omit).
 # `install --no-save` installs exactly the versions the lockfile pins and never rewrites it.
 npm install --prefix tests/sdk --no-save --omit=optional --no-audit --no-fund --loglevel=error >/dev/null
+# Object-store peers (tests/peers: s3rver, azurite, @aws-sdk/client-s3), the same way.
+npm install --prefix tests/peers --no-save --omit=optional --no-audit --no-fund --loglevel=error >/dev/null
 
 echo "== starting PostgreSQL 15: a primary and a streaming replica (scripts/pg.sh)"
 source "$root/scripts/pg.sh"
@@ -25,6 +27,8 @@ stop_pg() {
 }
 stop_peers() {
   if [[ -n "${redis_tmp:-}" ]]; then redis_stop "$redis_tmp"; rm -rf "$redis_tmp"; fi
+  if [[ -n "${s3rver_tmp:-}" ]]; then s3rver_stop "$s3rver_tmp"; rm -rf "$s3rver_tmp"; fi
+  if [[ -n "${azurite_tmp:-}" ]]; then azurite_stop "$azurite_tmp"; rm -rf "$azurite_tmp"; fi
   stop_pg
 }
 trap stop_peers EXIT
@@ -45,6 +49,28 @@ redis_start "$redis_tmp" "$redis_port"
 export SLUICE_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
 # Tests that need Redis fail, rather than skip, when the variable above is missing.
 export SLUICE_REQUIRE_REDIS=1
+
+echo "== starting s3rver (scripts/s3rver.sh)"
+source "$root/scripts/s3rver.sh"
+s3rver_tmp="$(mktemp -d /tmp/sluice-test-s3rver-XXXXXX)"
+s3rver_port="$(s3rver_free_port)"
+export SLUICE_TEST_S3_BUCKET=sluice-test
+s3rver_start "$s3rver_tmp" "$s3rver_port" "$SLUICE_TEST_S3_BUCKET"
+export SLUICE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3rver_port"
+# s3rver's fixed credentials; any region.
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
+# Tests that need S3 fail, rather than skip, when the variables above are missing.
+export SLUICE_REQUIRE_S3=1
+
+echo "== starting azurite, blob service (scripts/azurite.sh)"
+source "$root/scripts/azurite.sh"
+azurite_tmp="$(mktemp -d /tmp/sluice-test-azurite-XXXXXX)"
+azurite_port="$(azurite_free_port)"
+azurite_start "$azurite_tmp" "$azurite_port"
+# Azurite's well-known development account, as its published connection string names it.
+export SLUICE_TEST_AZURE_CONNECTION_STRING="$(azurite_connection_string "$azurite_port")"
+# Tests that need Azure fail, rather than skip, when the variable above is missing.
+export SLUICE_REQUIRE_AZURE=1
 
 echo "== unit and integration tests (ctest)"
 (cd "$build" && ctest --output-on-failure -j2 --timeout 900) || status=$?
