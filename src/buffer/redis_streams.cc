@@ -637,10 +637,13 @@ void RedisStreams::WriteMany(std::vector<Pending>& batch) {
   ReplyPtr waited;
   const bool lost = i < batch.size() || (wait && !next_reply(&waited));
   if (lost) {
-    // The connection broke: appends without an answer may or may not have run.
-    Status st = ConnectionStatus(c, "XADD");
+    // The connection broke: appends without an answer may or may not have run, so they are
+    // UnknownOutcome, never Unavailable (which promises nothing was stored: the router would
+    // spill them and they would be stored twice).
+    Status lost_conn = ConnectionStatus(c, "XADD");
+    Status st = Status::UnknownOutcome(lost_conn.message() + " (sent; the outcome is unknown)");
     writer_conn_.reset();
-    SetError(st);
+    SetError(lost_conn);
     for (size_t k = i; k < batch.size(); ++k) batch[k].result = st;
     if (wait) {
       for (Pending& p : batch) {
@@ -679,7 +682,7 @@ void RedisStreams::WriteMany(std::vector<Pending>& batch) {
   if (wait && !lost) {
     const long long got = waited->type == REDIS_REPLY_INTEGER ? waited->integer : -1;
     if (got < options_.wait_replicas) {
-      Status st = Status::Unavailable(
+      Status st = Status::UnknownOutcome(
           "redis WAIT: " + std::to_string(std::max(got, 0LL)) + " of " +
           std::to_string(options_.wait_replicas) + " replicas acknowledged within " +
           std::to_string(options_.wait_timeout.count()) +

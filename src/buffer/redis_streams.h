@@ -23,11 +23,11 @@
 // all fail. Errors: connection refused/lost/timed out -> Unavailable (with hiredis' message), and
 // for `max_backoff` after a failed connect further appends fail fast with Unavailable (no connect
 // attempt) — reconnect with exponential backoff from 100 ms; OOM -> ResourceExhausted (with
-// Redis's message); fewer replicas than wait_replicas -> Unavailable (the records ARE stored on
-// the primary: a client's retry is dropped by the loader's dedup); other Redis errors ->
-// Internal. When the connection is lost after EXEC was sent we cannot know whether it ran: the
-// call is answered Unavailable (a retry may store the records twice; the loader's dedup window
-// drops the second copy).
+// Redis's message); fewer replicas than wait_replicas -> UnknownOutcome (the records ARE
+// stored on the primary: a client's retry is dropped by the loader's dedup); other Redis errors
+// -> Internal. When the connection is lost after EXEC was sent we cannot know whether it ran:
+// UnknownOutcome as well (never Unavailable, which promises nothing was stored and lets the
+// router spill the records to disk).
 //
 // Capacity: each record counts payload + kRecordOverheadBytes against max_bytes (0 = no cap
 // here: Redis's maxmemory is then the only cap), checked inline in Append (ResourceExhausted

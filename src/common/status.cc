@@ -21,6 +21,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kPermissionDenied: return "Permission denied";
     case StatusCode::kInternal: return "Internal error";
     case StatusCode::kAborted: return "Aborted";
+    case StatusCode::kUnknownOutcome: return "Unknown outcome";
   }
   return "Unknown";
 }

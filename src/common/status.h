@@ -30,6 +30,7 @@ enum class StatusCode {
   kPermissionDenied,
   kInternal,
   kAborted,           // a concurrent actor moved on; restart the operation from durable state
+  kUnknownOutcome,    // the request was sent but its answer lost: it may or may not have run
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -61,6 +62,9 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
+  static Status UnknownOutcome(std::string m) {
+    return {StatusCode::kUnknownOutcome, std::move(m)};
+  }
   // An IOError whose message ends with strerror(err).
   static Status FromErrno(std::string_view what, int err);
 

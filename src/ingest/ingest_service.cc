@@ -168,7 +168,8 @@ void IngestService::Handle(event::Endpoint endpoint, http::Request& req, http::R
       std::string msg = st.code() == StatusCode::kResourceExhausted
                             ? "buffer is full; nothing was stored, retry later (" +
                                   st.message() + ")"
-                        : st.code() == StatusCode::kUnavailable
+                        : st.code() == StatusCode::kUnavailable ||
+                                  st.code() == StatusCode::kUnknownOutcome
                             ? "buffer unavailable; the events are not acknowledged, retry "
                               "later (" + st.message() + ")"
                             : "buffer write failed; nothing was stored, retry later (" +

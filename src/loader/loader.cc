@@ -154,7 +154,14 @@ Status Loader::Pump(std::stop_token stop, bool drain) {
     });
     Status committed = Commit(cur, /*retry_forever=*/!drain);
     Status st = prepared.get();
-    // Only the background loop retries commits; it returns here only when stopping.
+    if (committed.code() == StatusCode::kAborted && !drain) {
+      // Fenced off (another loader moved the shard): drop both batches, resume from the
+      // store's offset (pause re-reads it).
+      pause(committed);
+      have = false;
+      continue;
+    }
+    // Only the background loop retries other commit errors; it returns here only when stopping.
     if (!committed.ok()) return committed;
     backoff = std::chrono::milliseconds(100);
     if (!st.ok()) {
@@ -203,6 +210,7 @@ Status Loader::Prepare(uint64_t from, std::chrono::milliseconds wait, Prepared* 
 
   store::Batch& batch = out->batch;
   batch.shard = options_.shard;
+  batch.start_offset = from;  // the fence: the store must still be where we read from
   batch.end_offset = records.back().offset + 1;
   batch.events.reserve(records.size());
   std::vector<Fingerprint> fps;
@@ -262,6 +270,8 @@ Status Loader::Commit(Prepared& p, bool retry_forever) {
     Status st = store_->CommitBatch(batch);
     if (st.ok()) break;
     NoteError(st);
+    // Another loader moved the shard: retrying the same batch can never succeed.
+    if (st.code() == StatusCode::kAborted) return st.WithContext("committing to the hot store");
     {
       std::lock_guard lock(mu_);
       stats_.commit_errors++;

@@ -324,6 +324,19 @@ Status DuckDbStore::CommitBatch(const Batch& batch) {
 }
 
 Status DuckDbStore::CommitLocked(const Batch& batch) {
+  if (batch.start_offset) {
+    auto at = offsets_.find(batch.shard);
+    const uint64_t stored = at == offsets_.end() ? 0 : at->second;
+    if (stored >= batch.end_offset && batch.end_offset > *batch.start_offset) {
+      return Status::OK();  // stored whole already (as PostgresStore answers a retry)
+    }
+    if (stored != *batch.start_offset) {
+      return Status::Aborted("shard " + batch.shard + " is committed up to offset " +
+                             std::to_string(stored) + ", not " +
+                             std::to_string(*batch.start_offset) +
+                             " where this batch starts: another loader moved it");
+    }
+  }
   // Work on a copy of the catalog (hot windows only: a handful); it replaces windows_ only once
   // COMMIT succeeded.
   WindowMap windows = windows_;

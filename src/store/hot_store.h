@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,11 @@ struct RollupRow {
 struct Batch {
   std::string shard = "disk";   // the buffer shard the records came from
   uint64_t end_offset = 0;      // buffer offset just past the batch's last record
+  // When set, the shard's committed offset this batch continues from (a fence): CommitBatch
+  // stores nothing and answers Aborted when the store's offset is another — a second loader
+  // moved the shard (a Redis stream's lease changed hands mid-commit). A batch the store
+  // already holds whole (its offset >= end_offset) is still answered OK.
+  std::optional<uint64_t> start_offset;
   std::vector<event::Event> events;          // after dedup, in buffer order
   std::vector<event::Rejection> rejections;  // quarantine records, in buffer order
   std::vector<RollupRow> rollups;            // the counts of `events`, one row per key

@@ -208,6 +208,29 @@ TYPED_TEST(HotStoreContractTest, OffsetsWindowsAndMaxSurviveReopen) {
   EXPECT_EQ(this->WindowsOf(*store)[1].rows, 3u);
 }
 
+TYPED_TEST(HotStoreContractTest, ABatchNotStartingAtTheStoredOffsetIsFencedOff) {
+  auto store = this->Open();
+  ASSERT_TRUE(store);
+  Batch first = EventsBatch(10, "a", 0, 3, kW1, kSecond);
+  first.start_offset = 0;
+  ASSERT_TRUE(store->CommitBatch(first).ok());
+  // Another loader, still at offset 5, commits [5, 15): nothing of it is stored.
+  Batch stale = EventsBatch(15, "s", 0, 2, kW1, kSecond);
+  stale.start_offset = 5;
+  Status st = store->CommitBatch(stale);
+  EXPECT_EQ(st.code(), StatusCode::kAborted) << st.ToString();
+  EXPECT_EQ(*store->CommittedOffset("disk"), 10u);
+  EXPECT_EQ(this->HotIds(*store), (std::multiset<std::string>{"a0", "a1", "a2"}));
+  // The batch the store already holds whole is still answered OK (a retry after a lost
+  // answer), and the next one from the stored offset is taken.
+  ASSERT_TRUE(store->CommitBatch(first).ok());
+  Batch next = EventsBatch(12, "n", 0, 1, kW1, kSecond);
+  next.start_offset = 10;
+  ASSERT_TRUE(store->CommitBatch(next).ok());
+  EXPECT_EQ(*store->CommittedOffset("disk"), 12u);
+  EXPECT_EQ(this->HotIds(*store), (std::multiset<std::string>{"a0", "a1", "a2", "n0"}));
+}
+
 TYPED_TEST(HotStoreContractTest, AFailedCommitLeavesNothing) {
   std::string fail_at;
   Params p;

@@ -606,18 +606,27 @@ Status PostgresStore::CommitOnce(const Batch& batch, bool* needs_revive) {
 
   // Exactly once across an ambiguous failure: a batch that does not move the shard's offset
   // forward was committed by an earlier call whose answer was lost.
-  auto stored = conn->Query("SELECT end_offset FROM sluice_offsets WHERE shard = $1",
-                            {batch.shard});
+  // FOR UPDATE: concurrent commits of one shard take turns, and the second sees the first's.
+  auto stored = conn->Query(
+      "SELECT end_offset FROM sluice_offsets WHERE shard = $1 FOR UPDATE", {batch.shard});
   if (!stored.ok()) return fail(stored.status());
+  uint64_t stored_offset = 0;
   if (stored->rows() == 1) {
     auto at = stored->Int64(0, 0);
     if (!at.ok()) return fail(at.status());
-    if (static_cast<uint64_t>(*at) >= batch.end_offset) {
+    stored_offset = static_cast<uint64_t>(*at);
+    if (stored_offset >= batch.end_offset) {
       spdlog::info("hot store: shard {} is already committed up to offset {} (>= {}): the batch "
                    "is stored already",
                    batch.shard, *at, batch.end_offset);
       return fail(Status::OK());
     }
+  }
+  if (batch.start_offset && stored_offset != *batch.start_offset) {
+    return fail(Status::Aborted("shard " + batch.shard + " is committed up to offset " +
+                                std::to_string(stored_offset) + ", not " +
+                                std::to_string(*batch.start_offset) +
+                                " where this batch starts: another loader moved it"));
   }
 
   // Windows whose partition was dropped get their history back first.

@@ -507,7 +507,11 @@ TEST_F(RedisOutage, WithSpillDiskNothingIsRefusedAndTheSpillIsLoaded) {
   EXPECT_EQ(out.while_down.status, 200) << out.while_down.body;
   EXPECT_TRUE(out.while_down.spilling) << out.while_down.body;
   EXPECT_EQ(out.buffer_up_while_down, 0);
-  EXPECT_EQ(out.refused, 0) << "every request is acknowledged while spilling";
+  // Every request is acknowledged while spilling, except those Redis took as the connection
+  // broke (at most one in flight per client): their outcome is unknown, and spilling them could
+  // store them twice, so they are refused (503) rather than spilled.
+  EXPECT_LE(out.refused, 2) << "requests refused although the spill could take them";
+  EXPECT_EQ(out.refused, out.retry_after) << "a refusal other than 503 + Retry-After";
 
   http::TestClient c((*proc)->address());
   ASSERT_TRUE(WaitCaughtUp(c, 60s)) << Ready(c).body;
