@@ -343,17 +343,17 @@ void RedisStreams::ApplyRemote(const RemoteState& r) {
   uint64_t committed = std::max({committed_offset_, r.group_point, r.first});
   next_offset_ = std::max(next_offset_, r.next);
   committed = std::min(committed, next_offset_);
-  while (committed_offset_ < committed) {
-    if (!sizes_.empty()) {
-      if (sizes_.front() == kUnknownSize) {
-        --unknown_;
-      } else {
-        known_bytes_ -= sizes_.front() + kRecordOverheadBytes;
-      }
-      sizes_.pop_front();
+  // O(entries popped), however far `committed` jumps (a store far ahead of the stream).
+  for (uint64_t n = committed > committed_offset_ ? committed - committed_offset_ : 0;
+       n > 0 && !sizes_.empty(); --n) {
+    if (sizes_.front() == kUnknownSize) {
+      --unknown_;
+    } else {
+      known_bytes_ -= sizes_.front() + kRecordOverheadBytes;
     }
-    ++committed_offset_;
+    sizes_.pop_front();
   }
+  committed_offset_ = std::max(committed_offset_, committed);
   while (committed_offset_ + sizes_.size() < next_offset_) {
     sizes_.push_back(kUnknownSize);
     ++unknown_;
@@ -544,6 +544,11 @@ Status RedisStreams::AdvanceTo(uint64_t offset) {
   if (!r.ok()) return r.status();
   delivered_ = std::max(delivered_, offset);
   acked_ = std::max(acked_, offset);
+  // Everything below `offset` is the store's: committed, and not tracked here (the gap to the
+  // old top may be millions of offsets that do not exist).
+  RemoteState at;
+  at.next = at.first = at.delivered = at.group_point = offset;
+  ApplyRemote(at);
   return Status::OK();
 }
 

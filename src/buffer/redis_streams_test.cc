@@ -429,6 +429,15 @@ TEST_F(RedisStreamsTest, OffsetsAreNeverReusedAfterRedisLosesEntries) {
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   ASSERT_EQ(read->size(), 1u);
   EXPECT_EQ((*read)[0].payload, "after advance");
+
+  // A store a billion offsets ahead: nothing is tracked for offsets that never existed.
+  ASSERT_TRUE(b->AdvanceTo(1'000'000'000).ok());
+  BufferStats s = b->Stats();
+  EXPECT_EQ(s.committed_offset, 1'000'000'000u);
+  EXPECT_EQ(s.depth_records, 0u);
+  ASSERT_TRUE(AppendAndWait(*b, {"far ahead"}).ok());
+  EXPECT_EQ(b->Stats().next_offset, 1'000'000'001u);
+  EXPECT_EQ(b->Stats().depth_records, 1u);
 }
 
 TEST_F(RedisStreamsTest, QueuedAppendsShareRoundTripsAndEachStaysWhole) {
