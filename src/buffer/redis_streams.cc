@@ -225,13 +225,7 @@ Result<std::unique_ptr<RedisStreams>> RedisStreams::Open(const RedisStreamsOptio
   SLUICE_RETURN_IF_ERROR(b->EnsureGroup(conn->get()));
   auto remote = b->ReadRemote(conn->get());
   if (!remote.ok()) return remote.status();
-  {
-    std::lock_guard lock(b->mu_);
-    b->next_offset_ = remote->next;
-    b->first_offset_ = remote->first;
-    b->committed_offset_ = std::max(remote->group_point, remote->first);
-  }
-  b->ApplyRemote(*remote);
+  b->ApplyRemote(*remote);  // from zero: takes the stream's and the group's state as they are
   // Sizes of the retained backlog, once (XRANGE in pages): exact Stats from the start.
   std::string start =
       "(" + (b->committed_offset_ == 0 ? std::string("0-0") : IdOf(b->committed_offset_ - 1));
