@@ -71,6 +71,19 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
       bytes("buffer-segment-bytes", c.buffer_segment_bytes, &p.buffer_segment_bytes));
   SLUICE_RETURN_IF_ERROR(bytes("max-body-bytes", c.max_body_bytes, &p.max_body_bytes));
   SLUICE_RETURN_IF_ERROR(bytes("max-event-bytes", c.max_event_bytes, &p.max_event_bytes));
+  SLUICE_RETURN_IF_ERROR(bytes("object-store-multipart-threshold",
+                               c.object_store_multipart_threshold,
+                               &p.object_store_multipart_threshold));
+  SLUICE_RETURN_IF_ERROR(
+      bytes("object-store-part-size", c.object_store_part_size, &p.object_store_part_size));
+  SLUICE_RETURN_IF_ERROR(
+      bytes("history-cache-bytes", c.history_cache_bytes, &p.history_cache_bytes));
+  if (c.object_store_parallel < 1 || c.object_store_parallel > 64) {
+    return Status::InvalidArgument("--object-store-parallel must be between 1 and 64");
+  }
+  if (p.history_cache_bytes < (1u << 20)) {
+    return Status::InvalidArgument("--history-cache-bytes must be at least 1MiB");
+  }
   SLUICE_RETURN_IF_ERROR(dur("read-timeout", c.read_timeout, &p.read_timeout));
   SLUICE_RETURN_IF_ERROR(dur("idle-timeout", c.idle_timeout, &p.idle_timeout));
   SLUICE_RETURN_IF_ERROR(dur("shutdown-grace", c.shutdown_grace, &p.shutdown_grace));
@@ -186,6 +199,17 @@ int64_t Core::Watermark() const {
   int64_t w = INT64_MAX;
   for (const Shard& s : shards) w = std::min(w, s.loader->Watermark());
   return shards.empty() ? 0 : w;
+}
+
+Result<std::unique_ptr<query::HistoryLease>> Core::HoldDedupHistory(
+    std::chrono::milliseconds dedup_window) {
+  if (!history) return std::unique_ptr<query::HistoryLease>();
+  SLUICE_ASSIGN_OR_RETURN(int64_t newest, store->MaxReceivedAt());
+  // Loader::Init reads event_ids since (its newest received_at) - window; a minute more covers
+  // the loaders' own positions being a little behind the store's newest.
+  const int64_t since = newest - dedup_window.count() * 1000 - 60'000'000;
+  return history->Acquire(since, INT64_MAX,
+                          std::chrono::steady_clock::now() + std::chrono::minutes(10));
 }
 
 namespace {
@@ -319,18 +343,54 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   std::string object_url = config.object_store.empty()
                                ? "file://" + (core->data_dir / "objects").string()
                                : config.object_store;
-  auto objects_or = objstore::MakeObjectStore(object_url);
-  if (!objects_or.ok()) return ConfigError(objects_or.status().message());
-  core->objects = std::move(objects_or).value();
-  std::optional<std::string> events_root = core->objects->LocalPath("events");
-  if (!events_root) {
-    return ConfigError("--object-store " + object_url +
-                       " is not a local directory; only file:// is supported in this release");
+  objstore::ObjectStoreOptions oo;
+  oo.endpoint = config.object_store_endpoint;
+  oo.region = config.object_store_region;
+  oo.multipart_threshold = parsed.object_store_multipart_threshold;
+  oo.part_size = parsed.object_store_part_size;
+  oo.parallel_parts = config.object_store_parallel;
+  auto objects_or = objstore::MakeObjectStore(object_url, oo);
+  if (!objects_or.ok()) {
+    if (objects_or.status().code() == StatusCode::kInvalidArgument) {
+      return ConfigError(objects_or.status().message());
+    }
+    spdlog::error("cannot open the object store: {}", objects_or.status().ToString());
+    return 1;
   }
-  std::string objects_root = std::filesystem::path(*events_root).parent_path().string();
+  core->objects = std::move(objects_or).value();
+  // Where DuckDB reads the Parquet history: the store's own directory, or for a bucket the
+  // local cache of it.
+  std::string events_root;
+  std::string objects_root;
+  if (std::optional<std::string> local = core->objects->LocalPath("events")) {
+    events_root = *local;
+    objects_root = std::filesystem::path(*local).parent_path().string();
+  } else {
+    history::HistoryCacheOptions ho;
+    ho.dir = (core->data_dir / "cache").string();
+    ho.max_bytes = parsed.history_cache_bytes;
+    ho.parallel_fetches = config.history_fetch_parallel;
+    ho.on_first_file = [core] {
+      if (!core->duck) return;
+      if (Status st = core->duck->RefreshView(); !st.ok()) {
+        spdlog::warn("history cache: refreshing the events view: {}", st.ToString());
+      }
+    };
+    auto cache_or = history::HistoryCache::Open(std::move(ho), core->objects.get());
+    if (!cache_or.ok()) {
+      if (cache_or.status().code() == StatusCode::kInvalidArgument) {
+        return ConfigError(cache_or.status().message());
+      }
+      spdlog::error("cannot open the history cache: {}", cache_or.status().ToString());
+      return 1;
+    }
+    core->history = std::move(cache_or).value();
+    events_root = core->history->EventsDir();
+    objects_root = (core->data_dir / "cache").string();
+  }
 
   const int64_t window_us = parsed.export_interval.count() * 1000;
-  const std::string parquet_glob = *events_root + "/**/*.parquet";
+  const std::string parquet_glob = events_root + "/**/*.parquet";
   store::DuckDbStoreOptions so;
   // With PostgreSQL this database holds no rows: its `events` view is the Parquet history.
   so.path = (core->data_dir / (parsed.postgres ? "history.duckdb" : "hot.duckdb")).string();
@@ -386,6 +446,12 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   eo.shard = parsed.postgres ? "pg" : "disk";
   eo.tmp_dir = (core->data_dir / "export-tmp").string();
   eo.poll_us = std::min<int64_t>(window_us, 10'000'000) / 2;
+  if (core->history) {
+    history::HistoryCache* cache = core->history.get();
+    eo.on_uploaded = [cache](const exporter::ManifestEntry& entry, const std::string& file) {
+      return cache->AddExported(entry, file);
+    };
+  }
   if (parsed.postgres) {
     // The DuckDB engine's view must see the files PostgresStore's windows become.
     store::DuckDbStore* history = core->duck.get();

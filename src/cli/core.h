@@ -14,6 +14,7 @@
 #include "cli/serve.h"
 #include "common/status.h"
 #include "export/exporter.h"
+#include "history/history_cache.h"
 #include "loader/loader.h"
 #include "objstore/object_store.h"
 #include "store/duckdb_store.h"
@@ -38,6 +39,7 @@ struct Parsed {
   std::vector<std::string> redis_urls;  // --buffer redis://…,redis://… (empty otherwise)
   int buffer_shards;  // resolved from --buffer-shards (0 = auto); with Redis, one per URL
   size_t loader_batch_events;  // resolved from --loader-batch-events (0 = auto)
+  uint64_t object_store_multipart_threshold, object_store_part_size, history_cache_bytes;
   bool postgres;      // --store postgres://…
 };
 
@@ -72,6 +74,9 @@ struct Core {
   DataDirLock lock;
   std::string node_id;  // DATA_DIR/node-id: HOSTNAME-<random hex>, made once
   std::unique_ptr<objstore::ObjectStore> objects;
+  // With a remote object store: the local cache of its Parquet history, which the DuckDB
+  // `events` view reads (DATA_DIR/cache) and the query engine fills (its HistoryGate).
+  std::unique_ptr<history::HistoryCache> history;
   // The DuckDB database of DATA_DIR/hot.duckdb: the hot store itself, or with --store
   // postgres only the `events` view over the Parquet history (DATA_DIR/history.duckdb), which
   // the DuckDB query engine reads.
@@ -86,6 +91,12 @@ struct Core {
   // The exporter's watermark: the lowest of the shards' loaders' (DESIGN.md: a window closes
   // once every buffer shard's loaded position has passed it).
   int64_t Watermark() const;
+
+  // With a remote object store: fetches the history files the loaders' dedup reads when they
+  // start (event_ids of the last `dedup_window` of windows already dropped from the hot
+  // store) and holds them until the lease is destroyed. Null without a history cache.
+  Result<std::unique_ptr<query::HistoryLease>> HoldDedupHistory(
+      std::chrono::milliseconds dedup_window);
 };
 
 // Opens the core. Returns 0, or the exit code after saying what went wrong: 2 for what the

@@ -27,6 +27,25 @@
 
 namespace sluice::cli {
 
+namespace {
+
+// The history the loaders' dedup reads when they start (Core::HoldDedupHistory). Without it
+// (the bucket unreachable) they start anyway: the dedup then misses the ids of windows both
+// dropped from the hot store and evicted from the cache, which with the default
+// --hot-retention (2h) > --dedup-window (10m) are none.
+std::unique_ptr<query::HistoryLease> HoldDedupHistory(Core& core,
+                                                      std::chrono::milliseconds window) {
+  auto lease = core.HoldDedupHistory(window);
+  if (lease.ok()) return std::move(lease).value();
+  spdlog::warn(
+      "history cache: cannot fetch the history the dedup reads at start ({}); "
+      "going on without it",
+      lease.status().ToString());
+  return nullptr;
+}
+
+}  // namespace
+
 int RunServe(const ServeConfig& config) {
   InitLogging(config.log_level);
 
@@ -121,6 +140,7 @@ int RunServe(const ServeConfig& config) {
   qo.timeout = parsed->query_timeout;
   qo.max_rows = config.query_max_rows;
   query::QueryEngine queries(qo, core.duck->database());
+  queries.SetHistoryGate(core.history.get());
   if (Status st = queries.Start(); !st.ok()) {
     spdlog::error("cannot start the query engine: {}", st.ToString());
     return 1;
@@ -207,6 +227,7 @@ int RunServe(const ServeConfig& config) {
   if (!config.loader) {
     spdlog::warn("--loader=false: events are buffered but not loaded; nothing becomes queryable");
   } else {
+    auto dedup_history = HoldDedupHistory(core, parsed->dedup_window);
     for (Shard& shard : core.shards) {
       if (Status st = shard.loader->Start(); !st.ok()) {
         spdlog::error("cannot start the loader of buffer shard {}: {}", shard.name, st.ToString());
@@ -271,6 +292,7 @@ int RunExportOnce(const ServeConfig& config) {
   if (!parsed.ok()) return ConfigError(parsed.status().message());
   Core core;
   if (int rc = OpenCore(config, *parsed, &core); rc != 0) return rc;
+  auto dedup_history = HoldDedupHistory(core, parsed->dedup_window);
   // The shards load in parallel (each loader commits its own share).
   const int64_t t0 = SystemClock()->MonotonicMicros();
   std::vector<Status> drained(core.shards.size());

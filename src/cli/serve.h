@@ -52,7 +52,16 @@ struct ServeConfig {
   int pg_partitions_ahead = 2;        // postgres: partitions created ahead of the newest data
   std::string replica_wait = "60s";   // postgres: how long an export waits for replica replay
   bool query_allow_privileged_role = false;  // postgres: development only (see README)
-  std::string object_store;  // default file://DATA_DIR/objects
+  std::string object_store;  // default file://DATA_DIR/objects; s3://…, az://…
+  // Remote object stores (issue 6): overrides of the environment's settings, and transfers.
+  std::string object_store_endpoint;  // S3-compatible (MinIO, R2, GCS) or Azure blob endpoint
+  std::string object_store_region;    // S3 signing region (default AWS_REGION)
+  std::string object_store_multipart_threshold = "64MiB";
+  std::string object_store_part_size = "16MiB";
+  int object_store_parallel = 4;
+  // The local cache of history fetched from a remote store (DATA_DIR/cache).
+  std::string history_cache_bytes = "10GiB";
+  int history_fetch_parallel = 4;
   std::string export_interval = "10m";
   std::string export_grace = "30s";
   std::string hot_retention = "2h";

@@ -81,7 +81,24 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
       "Development only: run engine=postgres queries even as a superuser or a role that can "
       "read server files (such a role can escape the read-only sandbox)");
   opt("object-store", &cfg->object_store,
-      "Where closed windows go as Parquet: file://DIR (default DATA_DIR/objects)");
+      "Where closed windows go as Parquet: file://DIR (default DATA_DIR/objects), "
+      "s3://BUCKET[/PREFIX] (AWS_* credentials) or az://CONTAINER[/PREFIX] (AZURE_STORAGE_*)");
+  opt("object-store-endpoint", &cfg->object_store_endpoint,
+      "S3-compatible endpoint (MinIO, R2, GCS: https://storage.googleapis.com), path-style; or "
+      "the Azure blob endpoint (default: AWS_ENDPOINT_URL, or the connection string's)");
+  opt("object-store-region", &cfg->object_store_region,
+      "S3 signing region (default: AWS_REGION)");
+  opt("object-store-multipart-threshold", &cfg->object_store_multipart_threshold,
+      "Files larger than this are uploaded in parts (S3) or blocks (Azure)");
+  opt("object-store-part-size", &cfg->object_store_part_size,
+      "Size of one part or block (S3: at least 5MiB)");
+  opt("object-store-parallel", &cfg->object_store_parallel,
+      "Parts or blocks of one file uploaded at once");
+  opt("history-cache-bytes", &cfg->history_cache_bytes,
+      "With s3:// or az://: the local cache of Parquet history that queries read "
+      "(DATA_DIR/cache), least recently used out");
+  opt("history-fetch-parallel", &cfg->history_fetch_parallel,
+      "With s3:// or az://: history files one query downloads at once");
   opt("export-interval", &cfg->export_interval, "Window length: one Parquet file per window");
   opt("export-grace", &cfg->export_grace,
       "A window closes once the loaded data is this far past its end (clock skew allowance)");

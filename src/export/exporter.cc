@@ -38,7 +38,8 @@ class TempFile {
   ~TempFile() {
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
       const int err = errno;
-      spdlog::warn("exporter: {}", Status::FromErrno("remove temporary file " + path_, err).message());
+      spdlog::warn("exporter: {}",
+                   Status::FromErrno("remove temporary file " + path_, err).message());
     }
   }
   TempFile(const TempFile&) = delete;
@@ -79,8 +80,8 @@ std::string FormatReport(const ExportReport& report) {
     out += fmt::format("no window to export (watermark {})\n", FormatIsoUtc(report.watermark_us));
   } else {
     out += fmt::format("exported {} window{} ({} rows, {} bytes; watermark {}):\n",
-                       report.exported.size(), report.exported.size() == 1 ? "" : "s", rows,
-                       bytes, FormatIsoUtc(report.watermark_us));
+                       report.exported.size(), report.exported.size() == 1 ? "" : "s", rows, bytes,
+                       FormatIsoUtc(report.watermark_us));
     for (const WindowExport& w : report.exported) {
       out += fmt::format("  {}  {:>10} rows  {:>12} bytes  {:>7.2f} s  {}\n",
                          FormatIsoUtc(w.start_us), w.rows, w.bytes, w.seconds, w.key);
@@ -100,9 +101,8 @@ std::string FormatReport(const ExportReport& report) {
   return out;
 }
 
-Exporter::Exporter(ExporterOptions options, store::HotStore* store,
-                   objstore::ObjectStore* objects, std::function<int64_t()> watermark,
-                   Clock* clock)
+Exporter::Exporter(ExporterOptions options, store::HotStore* store, objstore::ObjectStore* objects,
+                   std::function<int64_t()> watermark, Clock* clock)
     : options_(std::move(options)),
       store_(store),
       objects_(objects),
@@ -114,16 +114,15 @@ Exporter::Exporter(ExporterOptions options, store::HotStore* store,
                                                 "Rows exported to the object store")),
       bytes_total_(metrics::Default().GetCounter("sluice_export_bytes_total",
                                                  "Parquet bytes written to the object store")),
-      errors_total_(metrics::Default().GetCounter(
-          "sluice_export_errors_total", "Failed window exports and retention drops")),
-      seconds_(metrics::Default().GetHistogram("sluice_export_seconds",
-                                               "Time to export one window", {},
-                                               ExportSecondsBounds())),
-      last_window_end_(metrics::Default().GetGauge(
-          "sluice_export_last_window_end_seconds",
-          "End (Unix seconds) of the last window exported")),
-      hot_windows_(metrics::Default().GetGauge("sluice_hot_windows",
-                                               "Windows with rows in the hot store")) {
+      errors_total_(metrics::Default().GetCounter("sluice_export_errors_total",
+                                                  "Failed window exports and retention drops")),
+      seconds_(metrics::Default().GetHistogram("sluice_export_seconds", "Time to export one window",
+                                               {}, ExportSecondsBounds())),
+      last_window_end_(
+          metrics::Default().GetGauge("sluice_export_last_window_end_seconds",
+                                      "End (Unix seconds) of the last window exported")),
+      hot_windows_(
+          metrics::Default().GetGauge("sluice_hot_windows", "Windows with rows in the hot store")) {
   SLUICE_CHECK(store_ != nullptr);
   SLUICE_CHECK(objects_ != nullptr);
   SLUICE_CHECK(watermark_ != nullptr);
@@ -194,10 +193,9 @@ Result<ExportReport> Exporter::RunPass(CloseRule rule, const std::stop_token& st
 Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out) {
   const std::string what = "export window " + FormatIsoUtc(window.start_us);
   if (window.start_us % 1'000'000 != 0 || window.end_us <= window.start_us) {
-    return Status::FailedPrecondition(what + ": the hot store's window [" +
-                                      std::to_string(window.start_us) + ", " +
-                                      std::to_string(window.end_us) +
-                                      ") does not start on a whole second");
+    return Status::FailedPrecondition(
+        what + ": the hot store's window [" + std::to_string(window.start_us) + ", " +
+        std::to_string(window.end_us) + ") does not start on a whole second");
   }
   const int64_t started = clock_->MonotonicMicros();
   const std::string key = ParquetKey(window.start_us, options_.shard);
@@ -209,8 +207,8 @@ Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out
     return Status::FromErrno(what + ": remove old " + tmp.path(), err);
   }
 
-  Result<uint64_t> rows = store_->ExportWindowToParquet(window.start_us, tmp.path(),
-                                                        options_.parquet);
+  Result<uint64_t> rows =
+      store_->ExportWindowToParquet(window.start_us, tmp.path(), options_.parquet);
   if (!rows.ok()) return rows.status().WithContext(what + ": write " + tmp.path());
   Result<FileDigest> digest = DigestFile(tmp.path());
   if (!digest.ok()) return digest.status().WithContext(what + ": checksum");
@@ -237,6 +235,11 @@ Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out
   if (Status s = objects_->PutBytes(manifest_key, ToJson(entry)); !s.ok()) {
     return s.WithContext(what + ": put manifest entry " + manifest_key);
   }
+  if (options_.on_uploaded) {
+    if (Status s = options_.on_uploaded(entry, tmp.path()); !s.ok()) {
+      return s.WithContext(what + ": after the upload");
+    }
+  }
   if (Status s = store_->MarkExported(window.start_us, *rows); !s.ok()) {
     return s.WithContext(what + ": mark exported in the hot store");
   }
@@ -247,8 +250,8 @@ Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out
   out->rows = *rows;
   out->bytes = digest->bytes;
   out->sha256 = digest->sha256;
-  out->seconds =
-      static_cast<double>(clock_->MonotonicMicros() - started) / static_cast<double>(kMicrosPerSecond);
+  out->seconds = static_cast<double>(clock_->MonotonicMicros() - started) /
+                 static_cast<double>(kMicrosPerSecond);
 
   windows_total_.Inc();
   rows_total_.Inc(out->rows);
@@ -256,8 +259,8 @@ Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out
   seconds_.Observe(out->seconds);
   last_window_end_.Set(window.end_us / kMicrosPerSecond);
   spdlog::info("exporter: window {} exported: {} rows, {} bytes in {:.2f} s to {}/{}",
-               FormatIsoUtc(window.start_us), out->rows, out->bytes, out->seconds,
-               objects_->Url(), key);
+               FormatIsoUtc(window.start_us), out->rows, out->bytes, out->seconds, objects_->Url(),
+               key);
   if (options_.on_exported) options_.on_exported(*out);
   return Status::OK();
 }
@@ -326,8 +329,8 @@ void Exporter::Stop() {
 }
 
 void Exporter::Loop(const std::stop_token& stop) {
-  int64_t poll_us = options_.poll_us > 0 ? options_.poll_us
-                                         : std::min(options_.window_us, kDefaultMaxPollUs);
+  int64_t poll_us =
+      options_.poll_us > 0 ? options_.poll_us : std::min(options_.window_us, kDefaultMaxPollUs);
   if (poll_us <= 0) poll_us = kDefaultMaxPollUs;  // invalid options: passes fail, slowly
   std::string failing;  // the failure last logged; empty while passes succeed
   while (!stop.stop_requested()) {

@@ -12,6 +12,7 @@
 //   3. ObjectStore::PutFile to ParquetKey(start, shard);
 //   4. ObjectStore::Head, checking the stored size;
 //   5. ObjectStore::PutBytes of the manifest entry at ManifestKey(start, shard);
+//   5b. options.on_uploaded, if set (the history cache takes the file);
 //   6. HotStore::MarkExported(start, rows);
 //   7. the temporary file is removed (also when a step fails).
 // A failing step ends the window there: no manifest entry unless step 5 ran, no MarkExported,
@@ -51,6 +52,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "export/manifest.h"
 #include "objstore/object_store.h"
 #include "store/hot_store.h"
 
@@ -77,6 +79,12 @@ struct ExporterOptions {
   std::string tmp_dir;
   // How often the background loop runs a pass; 0 means min(window_us, 10 s).
   int64_t poll_us = 0;
+  // Called on the exporter's thread after a window's object and manifest entry are written
+  // and before the hot store marks it exported, with the entry and the local file that was
+  // uploaded (removed after the call): e.g. to put the file in the local history cache, which
+  // the hot store's view reads once the window is marked. A failure fails the window's export
+  // (no mark; the next pass exports it again).
+  std::function<Status(const ManifestEntry&, const std::string& local_file)> on_uploaded;
   // Called on the exporter's thread after a window is in the manifest and marked exported
   // (e.g. to refresh a query view over the Parquet history). Must not call the exporter.
   std::function<void(const WindowExport&)> on_exported;

@@ -58,8 +58,10 @@ TEST(ExporterDuckDbTest, ExportsWindowsReadableAsHiveTable) {
   store::Batch batch;
   batch.shard = "disk";
   batch.end_offset = 6;
-  batch.events = {MakeEvent("a1", kT0 + kSec), MakeEvent("a2", kT0 + 5 * 60 * kSec),
-                  MakeEvent("a3", kT0 + kWindow - 1), MakeEvent("b1", kT0 + kWindow),
+  batch.events = {MakeEvent("a1", kT0 + kSec),
+                  MakeEvent("a2", kT0 + 5 * 60 * kSec),
+                  MakeEvent("a3", kT0 + kWindow - 1),
+                  MakeEvent("b1", kT0 + kWindow),
                   MakeEvent("b2", kT0 + kWindow + 3 * kSec),
                   MakeEvent("c1", kT0 + 6 * kWindow + kSec)};
   ASSERT_TRUE((*store)->CommitBatch(batch).ok());
@@ -71,7 +73,8 @@ TEST(ExporterDuckDbTest, ExportsWindowsReadableAsHiveTable) {
   eo.grace_us = kGrace;
   eo.hot_retention_us = 3600 * kSec;
   eo.tmp_dir = data_dir + "/export-tmp";
-  Exporter exporter(eo, store->get(), objects->get(), [&] { return watermark; }, &clock);
+  Exporter exporter(
+      eo, store->get(), objects->get(), [&] { return watermark; }, &clock);
 
   auto report = exporter.RunOnce();
   ASSERT_TRUE(report.ok()) << report.status().ToString();
@@ -110,18 +113,19 @@ TEST(ExporterDuckDbTest, ExportsWindowsReadableAsHiveTable) {
   const std::string table = "read_parquet(" +
                             duck::QuoteLiteral(data_dir + "/objects/events/**/*.parquet") +
                             ", hive_partitioning = true)";
-  auto cols = (*conn)->Query("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM " +
-                             table + ")");
+  auto cols =
+      (*conn)->Query("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM " + table + ")");
   ASSERT_TRUE(cols.ok()) << cols.status().ToString();
   std::vector<std::string> names;
   for (uint64_t r = 0; r < cols->rows(); ++r) names.push_back(cols->String(0, r));
-  EXPECT_EQ(names, (std::vector<std::string>{"event_id", "type", "event", "user_id",
-                                             "anonymous_id", "event_time", "sent_at",
-                                             "received_at", "properties", "traits", "context",
-                                             "source", "dt", "hour"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"event_id", "type", "event", "user_id", "anonymous_id",
+                                             "event_time", "sent_at", "received_at", "properties",
+                                             "traits", "context", "source", "dt", "hour"}));
 
-  auto rows = (*conn)->Query("SELECT event_id, CAST(dt AS VARCHAR), CAST(hour AS VARCHAR), "
-                             "epoch_us(received_at) FROM " + table + " ORDER BY received_at");
+  auto rows = (*conn)->Query(
+      "SELECT event_id, CAST(dt AS VARCHAR), CAST(hour AS VARCHAR), "
+      "epoch_us(received_at) FROM " +
+      table + " ORDER BY received_at");
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   ASSERT_EQ(rows->rows(), 5u);
   const std::vector<std::string> ids = {"a1", "a2", "a3", "b1", "b2"};

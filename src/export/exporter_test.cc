@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "export/manifest.h"
+#include "export/sha256.h"
 #include "objstore/local_dir.h"
 #include "objstore/test_util.h"
 
@@ -156,8 +157,8 @@ class ExporterTest : public ::testing::Test {
   }
 
   std::unique_ptr<Exporter> MakeExporter() {
-    return std::make_unique<Exporter>(options_, &store_, faulty_.get(),
-                                      [this] { return watermark_.load(); }, &clock_);
+    return std::make_unique<Exporter>(
+        options_, &store_, faulty_.get(), [this] { return watermark_.load(); }, &clock_);
   }
 
   ExportReport RunOk(Exporter& e, CloseRule rule = CloseRule::kWatermarkPlusGrace) {
@@ -247,8 +248,7 @@ TEST_F(ExporterTest, ClosedWindowWritesKeyManifestAndMarksExported) {
   EXPECT_EQ(ReadFile(*local_->LocalPath(key)), content);
 
   // The manifest entry describes it.
-  EXPECT_EQ(ManifestKeys(),
-            std::vector<std::string>{"_manifest/events-20240501T1200Z-disk.json"});
+  EXPECT_EQ(ManifestKeys(), std::vector<std::string>{"_manifest/events-20240501T1200Z-disk.json"});
   auto text = local_->GetBytes("_manifest/events-20240501T1200Z-disk.json");
   ASSERT_TRUE(text.ok());
   EXPECT_NE(text->find(R"("window_start":"2024-05-01T12:00:00Z")"), std::string::npos) << *text;
@@ -291,8 +291,7 @@ TEST_F(ExporterTest, WindowsAreExportedInStartOrder) {
 
   ExportReport report = RunOk(*exporter);
 
-  const std::vector<int64_t> expected = {kT0, kT0 + kWindow, kT0 + 2 * kWindow,
-                                         kT0 + 3 * kWindow};
+  const std::vector<int64_t> expected = {kT0, kT0 + kWindow, kT0 + 2 * kWindow, kT0 + 3 * kWindow};
   EXPECT_EQ(store_.export_calls, expected);
   ASSERT_EQ(report.exported.size(), 4u);
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(report.exported[i].start_us, expected[i]);
@@ -363,6 +362,32 @@ TEST_F(ExporterTest, OnExportedRunsAfterTheMarkOnlyForExportedWindows) {
   faulty_->fail_put_bytes = false;
   RunOk(*exporter);
   EXPECT_EQ(seen, (std::vector<std::pair<int64_t, bool>>{{kT0, true}}));
+}
+
+TEST_F(ExporterTest, OnUploadedSeesTheFileBeforeTheMarkAndItsFailureIsRetried) {
+  store_.AddWindow(kT0, 7);
+  watermark_ = kT0 + kWindow + kGrace;
+  std::vector<std::string> digests;  // SHA-256 of the file handed over, as the entry says
+  bool fail = true;
+  options_.on_uploaded = [&](const ManifestEntry& e, const std::string& local) -> Status {
+    EXPECT_FALSE(store_.Window(kT0)->exported);
+    auto d = DigestFile(local);
+    EXPECT_TRUE(d.ok());
+    if (d.ok() && d->sha256 == e.sha256 && d->bytes == e.bytes) digests.push_back(d->sha256);
+    if (fail) return Status::IOError("disk full");
+    return Status::OK();
+  };
+  auto exporter = MakeExporter();
+  auto r = exporter->RunOnce();
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->error.message().find("disk full"), std::string::npos) << r->error.ToString();
+  EXPECT_TRUE(store_.mark_calls.empty());
+  EXPECT_TRUE(TmpFiles().empty());
+  fail = false;
+  RunOk(*exporter);
+  EXPECT_TRUE(store_.Window(kT0)->exported);
+  ASSERT_EQ(digests.size(), 2u);
+  EXPECT_EQ(digests[0], digests[1]);
 }
 
 TEST_F(ExporterTest, ManifestFailureMeansNoMarkExported) {
@@ -459,10 +484,10 @@ TEST_F(ExporterTest, RerunOfAnExportedWindowOverwritesTheSameKey) {
   EXPECT_EQ((*entries)[0].bytes, content.size());
   EXPECT_EQ((*entries)[0].sha256, IndependentSha256(content));
   EXPECT_EQ(store_.mark_calls.back(), (std::pair<int64_t, uint64_t>{kT0, 8}));
-  EXPECT_EQ(AllPathsUnder(local_->root()),
-            (std::vector<std::string>{"_manifest", "_manifest/events-20240501T1200Z-disk.json",
-                                        "events", "events/dt=2024-05-01",
-                                        "events/dt=2024-05-01/hour=12", key}))
+  EXPECT_EQ(
+      AllPathsUnder(local_->root()),
+      (std::vector<std::string>{"_manifest", "_manifest/events-20240501T1200Z-disk.json", "events",
+                                "events/dt=2024-05-01", "events/dt=2024-05-01/hour=12", key}))
       << "no stray files in the object store";
 }
 
@@ -568,7 +593,8 @@ TEST_F(ExporterTest, InvalidOptionsAreRefused) {
   auto check = [&](ExporterOptions o, std::string_view what) {
     SCOPED_TRACE(std::string(what));
     EXPECT_EQ(ValidateExporterOptions(o).code(), StatusCode::kInvalidArgument);
-    Exporter e(o, &store_, faulty_.get(), [] { return int64_t{0}; }, &clock_);
+    Exporter e(
+        o, &store_, faulty_.get(), [] { return int64_t{0}; }, &clock_);
     EXPECT_EQ(e.RunOnce().status().code(), StatusCode::kInvalidArgument);
   };
   EXPECT_TRUE(ValidateExporterOptions(options_).ok());

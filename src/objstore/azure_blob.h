@@ -9,12 +9,18 @@
 //     time, `block_size` each, streamed from the file) and made visible at once by Put Block
 //     List. A failed upload leaves the old blob (or no blob) visible; its uncommitted blocks
 //     are discarded by the service (Azure: after a week; a later Put replaces them).
+//   - Put verifies what it uploaded: Put Blob and every Put Block send Content-MD5, the MD5 of
+//     exactly that request's body (a file range is hashed in a read pass before it is streamed),
+//     so the service refuses a body damaged in transit (400 Md5Mismatch); that refusal is
+//     retried like a transient error, the body read afresh from the file.
 //   - GetFile writes a temporary file beside `local_path`, fsyncs it and renames it into place.
-//   - Every request is retried (max_retries times, exponential backoff from initial_backoff)
-//     on a network error, HTTP 5xx and 429. Errors carry the HTTP status and the service's
-//     XML Code and Message (or curl's message for network errors): NotFound for 404,
-//     PermissionDenied for 401/403, InvalidArgument for 400, Unavailable for 5xx/429/network
-//     errors after the retries, FailedPrecondition for other statuses.
+//   - Every request is retried (max_retries times, exponential backoff with jitter from
+//     initial_backoff, each wait at most 20 s) on a network error, HTTP 5xx, 429 and 400
+//     Md5Mismatch (azurite: 400 InvalidOperation "Provided contentMD5 doesn't match."). Errors
+//     carry the HTTP status and the service's XML Code and Message (or curl's message for network
+//     errors): NotFound for 404, PermissionDenied for 401/403, Corruption for Md5Mismatch after the
+//     retries, InvalidArgument for other 400s, Unavailable for 5xx/429/network errors after the
+//     retries, FailedPrecondition for other statuses.
 //   - Keys are checked with ValidateKey (local_dir.h), so every store accepts the same keys.
 //
 // Concurrency: thread-safe. Curl handles are pooled (connections are reused); each call uses
@@ -38,6 +44,11 @@
 
 namespace sluice::objstore {
 
+namespace http {
+class Client;
+struct Response;
+}  // namespace http
+
 struct AzureBlobOptions {
   std::string account;      // storage account name
   std::string account_key;  // base64, as the portal and connection strings show it
@@ -59,6 +70,9 @@ struct AzureBlobOptions {
   std::chrono::seconds stall_timeout{60};
   // Tests only: called after each block of a block upload is stored (from upload threads).
   std::function<void(int block_index)> after_block_for_test;
+  // Tests only: may rewrite the Content-MD5 (base64) of each Put Blob and Put Block before it is
+  // sent, as if the body had been damaged in transit.
+  std::function<void(std::string* content_md5)> content_md5_for_test;
 };
 
 // Connection-string fields (AccountName, AccountKey, BlobEndpoint, DefaultEndpointsProtocol,
@@ -117,25 +131,27 @@ class AzureBlob final : public ObjectStore {
   Result<std::vector<uint64_t>> CommittedBlockSizes(const std::string& key);
 
   struct Request;
-  struct Response;
-  class HandlePool;
 
  private:
   AzureBlob(AzureBlobOptions options, std::string key_bytes);
   std::string BlobPath(const std::string& key) const;  // encoded URI path of a key's blob
   std::string ContainerPath() const;
+  // A request for the blob of `key`, named "METHOD az://container/prefix/key" in errors.
+  Request BlobRequest(std::string method, const std::string& key) const;
   // Sends `req` with retries; a non-2xx status (other than those in `ok_statuses`) becomes an
   // error Status.
-  Result<Response> Send(Request& req, std::vector<long> ok_statuses = {});
-  Result<Response> SendOnce(Request& req);
-  Status PutBlockBlob(const std::string& key, int fd, uint64_t size);
+  Result<http::Response> Send(const Request& req, std::vector<long> ok_statuses = {});
+  Status SendOnce(const Request& req, http::Response* resp);  // signs and sends one attempt
+  // Send for a request that uploads blob bytes: adds the Content-MD5 of its body first (a file
+  // range is hashed in a read pass before it is streamed).
+  Status SendUpload(Request& req);
   Status PutBlocks(const std::string& key, int fd, uint64_t size);
 
   const AzureBlobOptions options_;
   const std::string key_bytes_;  // decoded account key
   std::string base_url_;         // scheme://host[:port]
   std::string base_path_;        // endpoint's path ("" or "/devstoreaccount1")
-  std::unique_ptr<HandlePool> pool_;
+  const std::unique_ptr<http::Client> client_;
 };
 
 }  // namespace sluice::objstore

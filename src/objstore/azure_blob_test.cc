@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "objstore/http_client.h"
+#include "objstore/s3rver_test_server.h"
 #include "objstore/test_util.h"
 
 namespace sluice::objstore {
@@ -412,22 +414,81 @@ TEST(AzureBlobRetryTest, NetworkErrorsAreRetriedAndReported) {
       << r.status().ToString();
 }
 
+std::string Md5Base64(const std::string& data) { return http::Base64Encode(http::Md5(data)); }
+
+// The value of header `name` in a raw request ("" when absent), and the request's body.
+std::string RequestHeader(const std::string& request, const std::string& name) {
+  size_t at = request.find("\r\n" + name + ": ");
+  if (at == std::string::npos || at > request.find("\r\n\r\n")) return "";
+  at += name.size() + 4;
+  return request.substr(at, request.find("\r\n", at) - at);
+}
+std::string RequestBody(const std::string& request) {
+  return request.substr(request.find("\r\n\r\n") + 4);
+}
+
+const std::string kMd5Mismatch = ScriptedServer::Response(
+    400,
+    "The MD5 value specified in the request did not match with the MD5 value calculated by "
+    "the server.\r\nx-ms-error-code: Md5Mismatch",
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>Md5Mismatch</Code><Message>The MD5 "
+    "value specified in the request did not match with the MD5 value calculated by the "
+    "server.</Message></Error>");
+
+// Put Blob and every Put Block carry the Content-MD5 of exactly their body; a body the service
+// finds damaged (400 Md5Mismatch) is sent again, in full.
+TEST(AzureBlobChecksumTest, UploadsSendContentMd5AndAMismatchIsRetried) {
+  ScriptedServer server({kMd5Mismatch}, ScriptedServer::Response(201, "Created", ""));
+  AzureBlobOptions o = ScriptedOptions(server);
+  o.single_put_max_bytes = 10;
+  o.block_size = 4;
+  o.upload_parallelism = 1;
+  auto store = AzureBlob::Open(o);
+  ASSERT_TRUE(store.ok());
+  Status s = (*store)->PutBytes("k", "payload");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  TempDir dir;
+  WriteFile(dir.path() + "/f", "0123456789abcdefghij");  // 5 blocks of 4 bytes
+  s = (*store)->PutFile("f", dir.path() + "/f");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+
+  std::vector<std::string> reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u + 5u + 1u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(RequestBody(reqs[i]), "payload");
+    EXPECT_EQ(RequestHeader(reqs[i], "Content-MD5"), Md5Base64("payload")) << reqs[i];
+  }
+  for (size_t i = 2; i < 7; ++i) {
+    EXPECT_NE(reqs[i].find("comp=block&"), std::string::npos) << reqs[i];
+    const std::string body = RequestBody(reqs[i]);
+    EXPECT_EQ(body, std::string("0123456789abcdefghij").substr((i - 2) * 4, 4));
+    EXPECT_EQ(RequestHeader(reqs[i], "Content-MD5"), Md5Base64(body)) << reqs[i];
+  }
+  EXPECT_NE(reqs[7].find("comp=blocklist"), std::string::npos) << reqs[7];
+}
+
+TEST(AzureBlobChecksumTest, PersistentMismatchIsCorruptionWithTheServiceMessage) {
+  ScriptedServer server({}, kMd5Mismatch);
+  auto store = AzureBlob::Open(ScriptedOptions(server));
+  ASSERT_TRUE(store.ok());
+  Status s = (*store)->PutBytes("k", "payload");
+  EXPECT_EQ(s.code(), StatusCode::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find("HTTP 400 Md5Mismatch: The MD5 value specified in the request did "
+                             "not match with the MD5 value calculated by the server. (after 4 "
+                             "attempts)"),
+            std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(server.requests().size(), 4u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Against azurite
 
 // Runs `command` in bash after sourcing scripts/azurite.sh; returns its exit status and puts
 // its output (stdout and stderr) in `out`.
 int AzuriteSh(const std::string& command, std::string* out) {
-  std::string full =
-      "bash -c 'source " SLUICE_SOURCE_DIR "/scripts/azurite.sh && " + command + "' 2>&1";
-  FILE* p = ::popen(full.c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  out->clear();
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out->append(buf, n);
-  int rc = ::pclose(p);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return testing::RunShell(
+      "bash -c 'source " SLUICE_SOURCE_DIR "/scripts/azurite.sh && " + command + "'", out);
 }
 
 // An azurite of the test's own (scripts/azurite.sh), on a free port with its data in `dir`.
@@ -653,6 +714,32 @@ TEST_F(AzureBlobTest, ErrorsCarryTheServiceCodeAndMessage) {
   EXPECT_EQ(denied.code(), StatusCode::kPermissionDenied) << denied.ToString();
   EXPECT_NE(denied.message().find("HTTP 403"), std::string::npos) << denied.ToString();
   EXPECT_NE(denied.message().find("Authorization"), std::string::npos) << denied.ToString();
+}
+
+// Azurite checks Content-MD5 (it answers 400 InvalidOperation "Provided contentMD5 doesn't
+// match.", where Azure says Md5Mismatch): a wrong one, on every attempt, fails the Put after the
+// retries and stores nothing.
+TEST_F(AzureBlobTest, AWrongContentMd5IsRefused) {
+  AzureBlobOptions o = base_;
+  o.single_put_max_bytes = 64 << 10;
+  o.block_size = 16 << 10;
+  o.max_retries = 1;
+  o.content_md5_for_test = [](std::string* md5) { *md5 = Md5Base64("something else"); };
+  auto store = Open(o);
+  ASSERT_NE(store, nullptr);
+  Status put = store->PutBytes("bytes", "v");
+  EXPECT_EQ(put.code(), StatusCode::kCorruption) << put.ToString();
+  EXPECT_NE(put.message().find("HTTP 400"), std::string::npos) << put.ToString();
+  EXPECT_NE(put.message().find("(after 2 attempts)"), std::string::npos) << put.ToString();
+  const std::string src = dir_.path() + "/f";
+  WriteFile(src, RandomBytes(100'000, 4));
+  Status blocks = store->PutFile("blocks", src);
+  EXPECT_EQ(blocks.code(), StatusCode::kCorruption) << blocks.ToString();
+  EXPECT_NE(blocks.message().find(" of 7)"), std::string::npos) << blocks.ToString();
+  EXPECT_NE(blocks.message().find("contentMD5"), std::string::npos) << blocks.ToString();
+  auto list = store->List("");
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  EXPECT_TRUE(list->empty());
 }
 
 TEST_F(AzureBlobTest, ConcurrentCallsFromManyThreads) {

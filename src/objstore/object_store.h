@@ -48,9 +48,27 @@ class ObjectStore {
   virtual std::optional<std::string> LocalPath(const std::string& key) const = 0;
 };
 
-// "file:///abs/dir" or a plain absolute/relative directory → LocalDir (created if missing).
-// InvalidArgument with a sentence for an unsupported or malformed URL (s3:// and az:// come
-// in a later issue).
-Result<std::unique_ptr<ObjectStore>> MakeObjectStore(const std::string& url);
+// Settings of the remote stores that have a flag (`sluice serve --object-store-*`); empty or
+// zero: the store's default, or the environment's (AWS_ENDPOINT_URL, AWS_REGION, …).
+struct ObjectStoreOptions {
+  std::string endpoint;              // S3-compatible endpoint (path-style) or Azure blob endpoint
+  std::string region;                // S3 signing region
+  uint64_t multipart_threshold = 0;  // files above this go up in parts (S3) or blocks (Azure)
+  uint64_t part_size = 0;            // bytes per part or block
+  int parallel_parts = 0;            // parts or blocks in flight per file
+};
+
+// Opens the store `url` names:
+//   "file:///abs/dir" or a plain directory path → LocalDir (created if missing);
+//   "s3://BUCKET[/PREFIX]" → S3 (credentials, region and endpoint from the AWS SDKs'
+//     environment variables, overridden by `options`);
+//   "az://CONTAINER[/PREFIX]" → AzureBlob (AZURE_STORAGE_CONNECTION_STRING, or
+//     AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY).
+// A remote store is checked with one request (its bucket or container must exist and the
+// credentials may list it). InvalidArgument with a sentence for an unsupported or malformed
+// URL or missing credentials; the service's error (with its message) when the check fails.
+// Remote URLs are echoed without credentials.
+Result<std::unique_ptr<ObjectStore>> MakeObjectStore(const std::string& url,
+                                                     const ObjectStoreOptions& options = {});
 
 }  // namespace sluice::objstore

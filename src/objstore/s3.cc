@@ -1,21 +1,13 @@
 #include "objstore/s3.h"
 
 #include <curl/curl.h>
-#include <expat.h>
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <random>
-#include <thread>
 #include <utility>
 
-#include "common/unique_fd.h"
+#include "objstore/http_client.h"
 #include "objstore/local_dir.h"
 
 namespace sluice::objstore {
@@ -24,89 +16,10 @@ namespace {
 constexpr uint64_t kMinPartSize = 5ull << 20;  // S3's minimum for every part but the last
 constexpr uint64_t kMaxPartSize = 5ull << 30;  // S3's maximum part (and single PUT) size
 constexpr uint64_t kMaxParts = 10000;          // S3's maximum part count
-constexpr size_t kMaxErrorBody = 64 * 1024;    // error documents kept for the message
 // curl 7.88 signs whatever x-amz-content-sha256 says (and does not send one itself, which S3
-// requires). Bodies are streamed, so they are not hashed in advance: S3 accepts this value for
-// every request (TLS protects the body in transit).
+// requires). Bodies are streamed, so they are not SHA-256-hashed in advance: S3 accepts this
+// value for every request (Content-MD5 protects the bodies that upload object bytes).
 constexpr const char* kUnsignedPayload = "x-amz-content-sha256: UNSIGNED-PAYLOAD";
-
-// ---- a small XML tree over expat ------------------------------------------------------------
-
-struct XmlNode {
-  std::string name;
-  std::string text;
-  std::vector<std::unique_ptr<XmlNode>> children;
-  XmlNode* parent = nullptr;
-
-  const XmlNode* Child(std::string_view n) const {
-    for (const auto& c : children) {
-      if (c->name == n) return c.get();
-    }
-    return nullptr;
-  }
-  std::string ChildText(std::string_view n) const {
-    const XmlNode* c = Child(n);
-    return c != nullptr ? c->text : std::string();
-  }
-};
-
-struct XmlBuilder {
-  std::unique_ptr<XmlNode> root;
-  XmlNode* current = nullptr;
-};
-
-// Element names without a namespace prefix ("s3:Key" -> "Key").
-std::string LocalName(const char* name) {
-  const char* colon = std::strrchr(name, ':');
-  return colon != nullptr ? std::string(colon + 1) : std::string(name);
-}
-
-Result<std::unique_ptr<XmlNode>> ParseXml(std::string_view xml) {
-  using ParserPtr = std::unique_ptr<XML_ParserStruct, decltype(&XML_ParserFree)>;
-  ParserPtr parser(XML_ParserCreate("UTF-8"), &XML_ParserFree);
-  if (!parser) return Status::Internal("XML_ParserCreate failed");
-  XmlBuilder b;
-  XML_SetUserData(parser.get(), &b);
-  XML_SetElementHandler(
-      parser.get(),
-      [](void* data, const XML_Char* name, const XML_Char**) {
-        auto* bld = static_cast<XmlBuilder*>(data);
-        auto node = std::make_unique<XmlNode>();
-        node->name = LocalName(name);
-        node->parent = bld->current;
-        XmlNode* raw = node.get();
-        if (bld->current == nullptr) {
-          bld->root = std::move(node);
-        } else {
-          bld->current->children.push_back(std::move(node));
-        }
-        bld->current = raw;
-      },
-      [](void* data, const XML_Char*) {
-        auto* bld = static_cast<XmlBuilder*>(data);
-        if (bld->current != nullptr) bld->current = bld->current->parent;
-      });
-  XML_SetCharacterDataHandler(parser.get(), [](void* data, const XML_Char* s, int len) {
-    auto* bld = static_cast<XmlBuilder*>(data);
-    if (bld->current != nullptr) bld->current->text.append(s, static_cast<size_t>(len));
-  });
-  // Fed in pieces: XML_Parse takes an int length.
-  constexpr size_t kChunk = 1 << 30;
-  size_t pos = 0;
-  do {
-    size_t n = std::min(kChunk, xml.size() - pos);
-    bool last = pos + n == xml.size();
-    if (XML_Parse(parser.get(), xml.data() + pos, static_cast<int>(n), last ? 1 : 0) !=
-        XML_STATUS_OK) {
-      return Status::Corruption(std::string("malformed XML from the service: ") +
-                                XML_ErrorString(XML_GetErrorCode(parser.get())) + " at line " +
-                                std::to_string(XML_GetCurrentLineNumber(parser.get())));
-    }
-    pos += n;
-  } while (pos < xml.size());
-  if (!b.root) return Status::Corruption("empty XML document from the service");
-  return std::move(b.root);
-}
 
 // ETags come quoted ("\"abc\"", or &quot;abc&quot; in XML, which expat decodes): the quotes
 // are not part of the tag.
@@ -121,136 +34,25 @@ std::string TrimSlashes(std::string_view s) {
   return std::string(s);
 }
 
-// ---- curl handles ---------------------------------------------------------------------------
-
-using CurlPtr = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
-using SlistPtr = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
-
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-bool RetryableCurlCode(CURLcode c) {
-  switch (c) {
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-    case CURLE_NOT_BUILT_IN:
-    case CURLE_READ_ERROR:   // our file could not be read
-    case CURLE_WRITE_ERROR:  // our file could not be written
-    case CURLE_ABORTED_BY_CALLBACK:
-    case CURLE_OUT_OF_MEMORY:
-    case CURLE_BAD_FUNCTION_ARGUMENT:
-    case CURLE_UNKNOWN_OPTION:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_LOGIN_DENIED:
-      return false;
-    default:
-      return true;
-  }
-}
-
-// Everything one transfer's callbacks need.
-struct Transfer {
-  CURL* curl = nullptr;
-  // Body source: `body` (a string) or `fd` from `offset` for `size` bytes.
-  const std::string* body = nullptr;
-  int fd = -1;
-  uint64_t offset = 0;
-  uint64_t size = 0;
-  uint64_t read_pos = 0;  // bytes of the body handed to curl
-  int read_errno = 0;
-  // Response sink: a 2xx body goes to `sink_fd` when set, else to `out`; any other status's
-  // body goes to `out` (capped), for the error message.
-  int sink_fd = -1;
-  uint64_t sink_pos = 0;
-  int write_errno = 0;
-  std::string* out = nullptr;
-};
-
-size_t ReadBody(char* buf, size_t size, size_t nitems, void* userdata) {
-  auto* t = static_cast<Transfer*>(userdata);
-  size_t want = size * nitems;
-  uint64_t left = t->size - t->read_pos;
-  size_t n = static_cast<size_t>(std::min<uint64_t>(want, left));
-  if (n == 0) return 0;
-  if (t->body != nullptr) {
-    std::memcpy(buf, t->body->data() + t->read_pos, n);
-    t->read_pos += n;
-    return n;
-  }
-  for (;;) {
-    ssize_t r = ::pread(t->fd, buf, n, static_cast<off_t>(t->offset + t->read_pos));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      t->read_errno = errno;
-      return CURL_READFUNC_ABORT;
-    }
-    if (r == 0) {  // the file shrank under us
-      t->read_errno = EIO;
-      return CURL_READFUNC_ABORT;
-    }
-    t->read_pos += static_cast<uint64_t>(r);
-    return static_cast<size_t>(r);
-  }
-}
-
-int SeekBody(void* userdata, curl_off_t offset, int origin) {
-  auto* t = static_cast<Transfer*>(userdata);
-  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > t->size) {
-    return CURL_SEEKFUNC_CANTSEEK;
-  }
-  t->read_pos = static_cast<uint64_t>(offset);
-  return CURL_SEEKFUNC_OK;
-}
-
-size_t WriteBody(char* ptr, size_t size, size_t nmemb, void* userdata) {
-  auto* t = static_cast<Transfer*>(userdata);
-  size_t n = size * nmemb;
-  long status = 0;
-  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-  bool success = status >= 200 && status < 300;
-  if (success && t->sink_fd >= 0) {
-    size_t done = 0;
-    while (done < n) {
-      ssize_t w = ::pwrite(t->sink_fd, ptr + done, n - done, static_cast<off_t>(t->sink_pos));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        t->write_errno = errno;
-        return CURL_WRITEFUNC_ERROR;
-      }
-      done += static_cast<size_t>(w);
-      t->sink_pos += static_cast<uint64_t>(w);
-    }
-    return n;
-  }
-  if (t->out != nullptr) {
-    if (success) {
-      t->out->append(ptr, n);
-    } else if (t->out->size() < kMaxErrorBody) {
-      t->out->append(ptr, std::min(n, kMaxErrorBody - t->out->size()));
-    }
-  }
-  return n;
-}
-
-std::string HeaderValue(CURL* curl, const char* name) {
-  curl_header* h = nullptr;
-  if (curl_easy_header(curl, name, 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h != nullptr) {
-    return h->value;
-  }
-  return "";
-}
-
 Status StatusForHttp(long status, const std::string& code, std::string message) {
   if (code == "NoSuchBucket") return Status::FailedPrecondition(std::move(message));
+  if (code == "BadDigest") return Status::Corruption(std::move(message));
   if (status == 404) return Status::NotFound(std::move(message));
   if (status == 401) return Status::Unauthenticated(std::move(message));
   if (status == 403) return Status::PermissionDenied(std::move(message));
   if (status >= 500 || status == 429) return Status::Unavailable(std::move(message));
   if (status >= 400) return Status::InvalidArgument(std::move(message));
   return Status::IOError(std::move(message));
+}
+
+// The root element of an answer, which must be `name`.
+Result<std::unique_ptr<http::XmlNode>> ParseAnswer(std::string_view xml, std::string_view name) {
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<http::XmlNode> doc, http::ParseXml(xml));
+  if (doc->children.size() != 1 || doc->children[0]->name != name) {
+    return Status::Corruption("expected a " + std::string(name) + " from the service, got <" +
+                              (doc->children.empty() ? "" : doc->children[0]->name) + ">");
+  }
+  return std::move(doc->children[0]);
 }
 
 }  // namespace
@@ -260,42 +62,21 @@ Status StatusForHttp(long status, const std::string& code, std::string message) 
 namespace s3_internal {
 
 std::string UriEncode(std::string_view s, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return http::PercentEncode(s, keep_slash);
 }
 
 std::optional<ServiceError> ParseError(std::string_view xml) {
   if (xml.find("<Error") == std::string_view::npos) return std::nullopt;
-  Result<std::unique_ptr<XmlNode>> doc = ParseXml(xml);
-  if (!doc.ok() || (*doc)->name != "Error") return std::nullopt;
-  ServiceError e;
-  e.code = (*doc)->ChildText("Code");
-  e.message = (*doc)->ChildText("Message");
-  return e;
+  Result<std::unique_ptr<http::XmlNode>> doc = http::ParseXml(xml);
+  if (!doc.ok() || (*doc)->Children("Error").empty()) return std::nullopt;
+  const http::XmlNode& e = (*doc)->Child("Error");
+  return ServiceError{e.ChildText("Code"), e.ChildText("Message")};
 }
 
 Result<ListPage> ParseListPage(std::string_view xml) {
-  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<XmlNode> doc, ParseXml(xml));
-  if (doc->name != "ListBucketResult") {
-    return Status::Corruption("expected a ListBucketResult from the service, got <" + doc->name +
-                              ">");
-  }
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<http::XmlNode> doc, ParseAnswer(xml, "ListBucketResult"));
   ListPage page;
-  for (const auto& c : doc->children) {
-    if (c->name != "Contents") continue;
+  for (const http::XmlNode* c : doc->Children("Contents")) {
     ObjectInfo info;
     info.key = c->ChildText("Key");
     std::string size = c->ChildText("Size");
@@ -317,12 +98,11 @@ Result<ListPage> ParseListPage(std::string_view xml) {
 }
 
 Result<std::string> ParseUploadId(std::string_view xml) {
-  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<XmlNode> doc, ParseXml(xml));
-  std::string id = doc->ChildText("UploadId");
-  if (doc->name != "InitiateMultipartUploadResult" || id.empty()) {
+  Result<std::unique_ptr<http::XmlNode>> doc = ParseAnswer(xml, "InitiateMultipartUploadResult");
+  if (!doc.ok() || (*doc)->ChildText("UploadId").empty()) {
     return Status::Corruption("expected an InitiateMultipartUploadResult with an UploadId");
   }
-  return id;
+  return (*doc)->ChildText("UploadId");
 }
 
 }  // namespace s3_internal
@@ -393,60 +173,11 @@ Result<S3Options> S3OptionsFromUrl(const std::string& url, const EnvLookup& env)
   return o;
 }
 
-// ---- the handle pool ------------------------------------------------------------------------
-
-// Idle curl handles, reused so that their connections (and TLS sessions) are too.
-class S3::HandlePool {
- public:
-  CurlPtr Acquire() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!idle_.empty()) {
-        CurlPtr h = std::move(idle_.back());
-        idle_.pop_back();
-        return h;  // reset by Release
-      }
-    }
-    return CurlPtr(curl_easy_init(), &curl_easy_cleanup);
-  }
-  void Release(CurlPtr h) {
-    if (!h) return;
-    // Forget the finished request's options now: they point into its stack frame (error
-    // buffer, header list, callback data). The connection cache survives a reset.
-    curl_easy_reset(h.get());
-    std::lock_guard<std::mutex> lock(mu_);
-    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(h));
-  }
-
- private:
-  static constexpr size_t kMaxIdle = 16;
-  std::mutex mu_;
-  // State below is protected by mu_.
-  std::vector<CurlPtr> idle_;
-};
-
-struct S3::Request {
-  std::string method;      // GET PUT POST HEAD DELETE
-  std::string object_key;  // for messages
-  std::string url;
-  std::vector<std::string> headers;
-  const std::string* body = nullptr;  // PUT/POST body in memory, or:
-  int body_fd = -1;                   // PUT body from a file
-  uint64_t body_offset = 0;
-  uint64_t body_size = 0;
-  int sink_fd = -1;  // GET: a 2xx body goes to this file (truncated per attempt)
-};
-
-struct S3::Response {
-  long status = 0;
-  std::string body;
-  std::string etag;
-  uint64_t content_length = 0;
-};
-
 // ---- S3 -------------------------------------------------------------------------------------
 
-S3::S3(S3Options options) : options_(std::move(options)), pool_(std::make_unique<HandlePool>()) {}
+S3::S3(S3Options options)
+    : options_(std::move(options)),
+      client_(std::make_unique<http::Client>(options_.connect_timeout, options_.stall_timeout)) {}
 S3::~S3() = default;
 
 Result<std::unique_ptr<S3>> S3::Open(const S3Options& options) {
@@ -474,7 +205,6 @@ Result<std::unique_ptr<S3>> S3::Open(const S3Options& options) {
   if (options.list_page_size < 1 || options.list_page_size > 1000) {
     return bad("the list page size must be between 1 and 1000");
   }
-  GlobalInitOnce();
   S3Options o = options;
   o.prefix = TrimSlashes(o.prefix);
   while (!o.endpoint.empty() && o.endpoint.back() == '/') o.endpoint.pop_back();
@@ -521,192 +251,103 @@ S3::Counters S3::counters() const {
   return c;
 }
 
-Status S3::PerformOnce(Request& req, Response* resp, bool* retryable) {
-  *retryable = false;
-  resp->status = 0;
-  resp->body.clear();
-  resp->etag.clear();
-  resp->content_length = 0;
-  const std::string what = "S3 " + req.method + " " + DisplayUrl(req.object_key);
-
-  if (req.sink_fd >= 0) {
-    if (::ftruncate(req.sink_fd, 0) != 0) return Status::FromErrno(what + ": truncate", errno);
-  }
-  CurlPtr curl = pool_->Acquire();
-  if (!curl) return Status::Internal(what + ": curl_easy_init failed");
-  CURL* h = curl.get();
-
-  Transfer t;
-  t.curl = h;
-  t.out = &resp->body;
-  t.sink_fd = req.sink_fd;
-
-  std::string sigv4 = "aws:amz:" + options_.region + ":s3";
-  SlistPtr headers(nullptr, &curl_slist_free_all);
-  auto add_header = [&](const std::string& line) {
-    curl_slist* n = curl_slist_append(headers.get(), line.c_str());
-    if (n != nullptr) {
-      headers.release();
-      headers.reset(n);
-    }
-  };
-  add_header(kUnsignedPayload);
+http::Request S3::NewRequest(std::string method, std::string_view object_key,
+                             std::string_view query) const {
+  http::Request req;
+  req.what = "S3 " + method + " " + DisplayUrl(object_key);
+  req.method = std::move(method);
+  req.url = RequestUrl(object_key, query);
+  req.headers = {kUnsignedPayload};
   if (!options_.session_token.empty()) {
-    add_header("x-amz-security-token: " + options_.session_token);
+    req.headers.push_back("x-amz-security-token: " + options_.session_token);
   }
-  for (const std::string& line : req.headers) add_header(line);
-
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4.c_str());
-  curl_easy_setopt(h, CURLOPT_USERNAME, options_.access_key_id.c_str());
-  curl_easy_setopt(h, CURLOPT_PASSWORD, options_.secret_access_key.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.stall_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &WriteBody);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "sluice");
-
-  if (req.method == "HEAD") {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else if (req.method == "PUT") {
-    t.body = req.body;
-    t.fd = req.body_fd;
-    t.offset = req.body_offset;
-    t.size = req.body != nullptr ? req.body->size() : req.body_size;
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t.size));
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadBody);
-    curl_easy_setopt(h, CURLOPT_READDATA, &t);
-    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &SeekBody);
-    curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
-  } else if (req.method == "POST") {
-    static const std::string kEmpty;
-    const std::string& body = req.body != nullptr ? *req.body : kEmpty;
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
-  } else if (req.method == "DELETE") {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
-  }
-
-  CURLcode rc = curl_easy_perform(h);
-  if (rc != CURLE_OK) {
-    Status s;
-    if (t.read_errno != 0) {
-      s = Status::FromErrno(what + ": reading the local file", t.read_errno);
-    } else if (t.write_errno != 0) {
-      s = Status::FromErrno(what + ": writing the local file", t.write_errno);
-    } else {
-      *retryable = RetryableCurlCode(rc);
-      std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
-      s = Status::Unavailable(what + ": " + detail);
-    }
-    // A handle whose transfer failed may hold a broken connection: drop it, now, while the
-    // buffers its options point to are alive.
-    curl.reset();
-    return s;
-  }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-  resp->etag = StripQuotes(HeaderValue(h, "ETag"));
-  curl_off_t len = -1;
-  curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
-  resp->content_length = len > 0 ? static_cast<uint64_t>(len) : 0;
-  pool_->Release(std::move(curl));
-
-  if (resp->status >= 200 && resp->status < 300) return Status::OK();
-  std::optional<s3_internal::ServiceError> err = s3_internal::ParseError(resp->body);
-  std::string code = err ? err->code : "";
-  std::string message = what + ": HTTP " + std::to_string(resp->status);
-  if (err) {
-    message += " " + err->code + ": " + err->message;
-  } else if (req.method == "HEAD" && resp->status == 404) {
-    message += ": no such object (or no such bucket)";
-  } else if (!resp->body.empty()) {
-    message += ": " + resp->body.substr(0, 300);
-  }
-  *retryable =
-      resp->status >= 500 || resp->status == 429 || code == "RequestTimeout" || code == "SlowDown";
-  return StatusForHttp(resp->status, code, std::move(message));
+  req.configure = [this](CURL* h) {
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, ("aws:amz:" + options_.region + ":s3").c_str());
+    curl_easy_setopt(h, CURLOPT_USERNAME, options_.access_key_id.c_str());
+    curl_easy_setopt(h, CURLOPT_PASSWORD, options_.secret_access_key.c_str());
+  };
+  return req;
 }
 
-Status S3::Perform(Request& req, Response* resp) {
+Status S3::Perform(const http::Request& req, http::Response* resp) {
   Status last;
-  for (int attempt = 0; attempt <= options_.max_retries; ++attempt) {
-    if (attempt > 0) {
-      ++retries_;
-      // Exponential backoff with jitter in [delay/2, delay], capped at 20 s.
-      auto delay = options_.retry_base_delay * (1LL << std::min(attempt - 1, 16));
-      delay = std::min<std::chrono::milliseconds>(delay, std::chrono::seconds(20));
-      thread_local std::mt19937_64 rng{std::random_device{}()};
-      auto half = delay.count() / 2;
-      std::uniform_int_distribution<long long> jitter(0, std::max<long long>(half, 0));
-      std::this_thread::sleep_for(std::chrono::milliseconds(half + jitter(rng)));
-    }
+  bool retryable = false;
+  const int attempts = http::Retry({options_.max_retries, options_.retry_base_delay}, [&] {
     ++requests_;
-    bool retryable = false;
-    last = PerformOnce(req, resp, &retryable);
-    if (last.ok() || !retryable) return last;
+    last = client_->Send(req, resp);
+    retryable = !last.ok() && resp->network_retryable;
+    if (!last.ok() || (resp->status >= 200 && resp->status < 300)) return retryable;
+    std::optional<s3_internal::ServiceError> err = s3_internal::ParseError(resp->body);
+    std::string code = err ? err->code : "";
+    std::string message = req.what + ": HTTP " + std::to_string(resp->status);
+    if (err) {
+      message += " " + err->code + ": " + err->message;
+    } else if (req.method == "HEAD" && resp->status == 404) {
+      message += ": no such object (or no such bucket)";
+    } else if (!resp->body.empty()) {
+      message += ": " + resp->body.substr(0, 300);
+    }
+    // BadDigest: the body was damaged on the way (its Content-MD5 did not match); it is sent
+    // again, read afresh from the file.
+    retryable = resp->status >= 500 || resp->status == 429 || code == "RequestTimeout" ||
+                code == "SlowDown" || code == "BadDigest";
+    last = StatusForHttp(resp->status, code, std::move(message));
+    return retryable;
+  });
+  retries_ += static_cast<uint64_t>(attempts - 1);
+  if (last.ok() || !retryable || options_.max_retries == 0) return last;
+  return Status(last.code(),
+                last.message() + " (gave up after " + std::to_string(attempts) + " attempts)");
+}
+
+Status S3::PerformUpload(http::Request& req, http::Response* resp, bool verify_etag) {
+  Result<std::string> md5 = req.body != nullptr
+                                ? http::Md5(*req.body)
+                                : http::Md5OfFileRange(req.body_fd, req.body_offset, req.body_size);
+  if (!md5.ok()) return md5.status().WithContext(req.what);
+  req.headers.push_back("Content-MD5: " + http::Base64Encode(*md5));
+  SLUICE_RETURN_IF_ERROR(Perform(req, resp));
+  // SSE-KMS and SSE-C ETags are not the body's MD5.
+  const std::string etag = StripQuotes(resp->Header("etag"));
+  if (verify_etag && !resp->Header("x-amz-server-side-encryption").starts_with("aws:kms") &&
+      resp->Header("x-amz-server-side-encryption-customer-algorithm").empty() &&
+      etag != http::HexEncode(*md5)) {
+    return Status::Corruption(req.what + ": the ETag \"" + etag +
+                              "\" of the stored object is not the MD5 \"" + http::HexEncode(*md5) +
+                              "\" of the bytes sent");
   }
-  if (options_.max_retries == 0) return last;
-  return Status(last.code(), last.message() + " (gave up after " +
-                                 std::to_string(options_.max_retries + 1) + " attempts)");
+  return Status::OK();
 }
 
 Status S3::PutFile(const std::string& key, const std::string& local_path) {
   SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-  int raw = ::open(local_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw < 0) {
-    Status s = Status::FromErrno("open " + local_path, errno);
-    if (errno == ENOENT) return Status::NotFound(s.message());
-    return s;
-  }
-  UniqueFd fd(raw);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("stat " + local_path, errno);
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(local_path + " is not a regular file");
-  const auto size = static_cast<uint64_t>(st.st_size);
+  SLUICE_ASSIGN_OR_RETURN(http::FileToUpload file, http::OpenFileToUpload(local_path));
   const std::string object_key = ObjectKey(key);
-  if (size > options_.multipart_threshold) return PutFileMultipart(object_key, fd.get(), size);
-  return PutFileSingle(object_key, fd.get(), size);
-}
-
-Status S3::PutFileSingle(const std::string& object_key, int fd, uint64_t size) {
-  Request req;
-  req.method = "PUT";
-  req.object_key = object_key;
-  req.url = RequestUrl(object_key, "");
-  req.headers = {"Content-Type: application/octet-stream"};
-  req.body_fd = fd;
-  req.body_size = size;
-  Response resp;
-  return Perform(req, &resp);
+  if (file.size > options_.multipart_threshold) {
+    return PutFileMultipart(object_key, file.fd.get(), file.size);
+  }
+  http::Request req = NewRequest("PUT", object_key, "");
+  req.headers.push_back("Content-Type: application/octet-stream");
+  req.body_fd = file.fd.get();
+  req.body_size = file.size;
+  http::Response resp;
+  return PerformUpload(req, &resp, /*verify_etag=*/true);
 }
 
 Status S3::PutBytes(const std::string& key, const std::string& data) {
   SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-  Request req;
-  req.method = "PUT";
-  req.object_key = ObjectKey(key);
-  req.url = RequestUrl(req.object_key, "");
-  req.headers = {"Content-Type: application/octet-stream"};
+  http::Request req = NewRequest("PUT", ObjectKey(key), "");
+  req.headers.push_back("Content-Type: application/octet-stream");
   req.body = &data;
-  Response resp;
-  return Perform(req, &resp);
+  http::Response resp;
+  return PerformUpload(req, &resp, /*verify_etag=*/true);
 }
 
 void S3::AbortUpload(const std::string& object_key, const std::string& upload_id) {
   ++aborted_uploads_;
-  Request req;
-  req.method = "DELETE";
-  req.object_key = object_key;
-  req.url = RequestUrl(object_key, "uploadId=" + UriEncode(upload_id, false));
-  Response resp;
-  Status s = Perform(req, &resp);
+  http::Response resp;
+  Status s =
+      Perform(NewRequest("DELETE", object_key, "uploadId=" + UriEncode(upload_id, false)), &resp);
   if (!s.ok()) {
     spdlog::warn(
         "could not abort the failed multipart upload {} of {}: {} (its parts stay "
@@ -723,12 +364,9 @@ Status S3::PutFileMultipart(const std::string& object_key, int fd, uint64_t size
 
   std::string upload_id;
   {
-    Request req;
-    req.method = "POST";
-    req.object_key = object_key;
-    req.url = RequestUrl(object_key, "uploads=");
-    req.headers = {"Content-Type: application/octet-stream"};
-    Response resp;
+    http::Request req = NewRequest("POST", object_key, "uploads=");
+    req.headers.push_back("Content-Type: application/octet-stream");
+    http::Response resp;
     SLUICE_RETURN_IF_ERROR(Perform(req, &resp));
     Result<std::string> id = s3_internal::ParseUploadId(resp.body);
     if (!id.ok()) return id.status().WithContext(what);
@@ -736,52 +374,29 @@ Status S3::PutFileMultipart(const std::string& object_key, int fd, uint64_t size
   }
 
   std::vector<std::string> etags(nparts);
-  std::atomic<uint64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  Status first_error;  // protected by mu
-  auto worker = [&] {
-    while (!failed.load()) {
-      uint64_t i = next.fetch_add(1);
-      if (i >= nparts) return;
-      Request req;
-      req.method = "PUT";
-      req.object_key = object_key;
-      req.url = RequestUrl(object_key, "partNumber=" + std::to_string(i + 1) +
-                                           "&uploadId=" + UriEncode(upload_id, false));
-      req.body_fd = fd;
-      req.body_offset = i * part_size;
-      req.body_size = std::min(part_size, size - req.body_offset);
-      Response resp;
-      Status s = Perform(req, &resp);
-      if (s.ok() && resp.etag.empty()) {
-        s = Status::Corruption("S3 PUT " + DisplayUrl(object_key) + " part " +
-                               std::to_string(i + 1) + ": the answer has no ETag");
-      }
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first_error.ok()) {
-          first_error =
-              s.WithContext("part " + std::to_string(i + 1) + " of " + std::to_string(nparts));
-        }
-        failed = true;
-        return;
-      }
-      etags[i] = std::move(resp.etag);
-      ++parts_uploaded_;
+  Status parts = http::ParallelFor(nparts, options_.parallel_parts, [&](uint64_t i) {
+    const std::string part = "part " + std::to_string(i + 1) + " of " + std::to_string(nparts);
+    http::Request req = NewRequest(
+        "PUT", object_key,
+        "partNumber=" + std::to_string(i + 1) + "&uploadId=" + UriEncode(upload_id, false));
+    req.body_fd = fd;
+    req.body_offset = i * part_size;
+    req.body_size = std::min(part_size, size - req.body_offset);
+    http::Response resp;
+    // Part ETags are MD5s on AWS, but not under SSE-KMS or SSE-C, nor on every other service.
+    Status s = PerformUpload(req, &resp, /*verify_etag=*/false);
+    etags[i] = StripQuotes(resp.Header("etag"));
+    if (s.ok() && etags[i].empty()) {
+      s = Status::Corruption(req.what + " part " + std::to_string(i + 1) +
+                             ": the answer has no ETag");
     }
-  };
-  {
-    const auto nthreads = static_cast<uint64_t>(
-        std::min<uint64_t>(static_cast<uint64_t>(options_.parallel_parts), nparts));
-    std::vector<std::jthread> threads;
-    for (uint64_t k = 1; k < nthreads; ++k) threads.emplace_back(worker);
-    worker();
-  }  // joined
-  if (failed) {
+    if (!s.ok()) return s.WithContext(part);
+    ++parts_uploaded_;
+    return Status::OK();
+  });
+  if (!parts.ok()) {
     AbortUpload(object_key, upload_id);
-    std::lock_guard<std::mutex> lock(mu);
-    return first_error.WithContext(what);
+    return parts.WithContext(what);
   }
 
   std::string xml = "<CompleteMultipartUpload>";
@@ -790,13 +405,10 @@ Status S3::PutFileMultipart(const std::string& object_key, int fd, uint64_t size
            "\"</ETag></Part>";
   }
   xml += "</CompleteMultipartUpload>";
-  Request req;
-  req.method = "POST";
-  req.object_key = object_key;
-  req.url = RequestUrl(object_key, "uploadId=" + UriEncode(upload_id, false));
-  req.headers = {"Content-Type: application/xml"};
+  http::Request req = NewRequest("POST", object_key, "uploadId=" + UriEncode(upload_id, false));
+  req.headers.push_back("Content-Type: application/xml");
   req.body = &xml;
-  Response resp;
+  http::Response resp;
   Status s = Perform(req, &resp);
   if (s.ok()) {
     // S3 may answer 200 and still fail the completion: the error is in the body.
@@ -824,46 +436,18 @@ Status S3::PutFileMultipart(const std::string& object_key, int fd, uint64_t size
 
 Status S3::GetFile(const std::string& key, const std::string& local_path) {
   SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-  static std::atomic<uint64_t> counter{0};
-  const std::string temp = local_path + ".sluice-tmp-" + std::to_string(::getpid()) + "-" +
-                           std::to_string(counter.fetch_add(1));
-  int raw = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644);
-  if (raw < 0) return Status::FromErrno("open " + temp, errno);
-  UniqueFd fd(raw);
-  Request req;
-  req.method = "GET";
-  req.object_key = ObjectKey(key);
-  req.url = RequestUrl(req.object_key, "");
-  req.sink_fd = fd.get();
-  Response resp;
-  Status s = Perform(req, &resp);
-  if (s.ok() && ::fsync(fd.get()) != 0) s = Status::FromErrno("fsync " + temp, errno);
-  if (s.ok() && fd.Close() != 0) s = Status::FromErrno("close " + temp, errno);
-  if (s.ok() && ::rename(temp.c_str(), local_path.c_str()) != 0) {
-    s = Status::FromErrno("rename " + temp + " to " + local_path, errno);
-  }
-  if (!s.ok()) {
-    ::unlink(temp.c_str());
-    return s;
-  }
-  std::string dir = local_path.substr(0, local_path.rfind('/') + 1);
-  if (dir.empty()) dir = ".";
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    UniqueFd d(dfd);
-    if (::fsync(d.get()) != 0) return Status::FromErrno("fsync " + dir, errno);
-  }
-  return Status::OK();
+  http::Request req = NewRequest("GET", ObjectKey(key), "");
+  return http::DownloadToFile(local_path, [&](int fd) {
+    req.sink_fd = fd;
+    http::Response resp;
+    return Perform(req, &resp);
+  });
 }
 
 Result<std::string> S3::GetBytes(const std::string& key) {
   SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-  Request req;
-  req.method = "GET";
-  req.object_key = ObjectKey(key);
-  req.url = RequestUrl(req.object_key, "");
-  Response resp;
-  SLUICE_RETURN_IF_ERROR(Perform(req, &resp));
+  http::Response resp;
+  SLUICE_RETURN_IF_ERROR(Perform(NewRequest("GET", ObjectKey(key), ""), &resp));
   return std::move(resp.body);
 }
 
@@ -875,16 +459,12 @@ Result<ObjectInfo> S3::Head(const std::string& key) {
 }
 
 Result<ObjectInfo> S3::HeadObject(const std::string& object_key) {
-  Request req;
-  req.method = "HEAD";
-  req.object_key = object_key;
-  req.url = RequestUrl(object_key, "");
-  Response resp;
-  SLUICE_RETURN_IF_ERROR(Perform(req, &resp));
+  http::Response resp;
+  SLUICE_RETURN_IF_ERROR(Perform(NewRequest("HEAD", object_key, ""), &resp));
   ObjectInfo info;
   info.key = object_key;
-  info.size = resp.content_length;
-  info.etag = resp.etag;
+  info.size = std::strtoull(resp.Header("content-length").c_str(), nullptr, 10);
+  info.etag = StripQuotes(resp.Header("etag"));
   return info;
 }
 
@@ -903,12 +483,8 @@ Result<std::vector<ObjectInfo>> S3::List(const std::string& prefix) {
     if (!token.empty()) query += "continuation-token=" + UriEncode(token, false) + "&";
     query += "list-type=2&max-keys=" + std::to_string(options_.list_page_size) +
              "&prefix=" + UriEncode(full, false);
-    Request req;
-    req.method = "GET";
-    req.object_key = "";
-    req.url = RequestUrl("", query);
-    Response resp;
-    Status s = Perform(req, &resp);
+    http::Response resp;
+    Status s = Perform(NewRequest("GET", "", query), &resp);
     if (!s.ok()) return s.WithContext("listing " + DisplayUrl(full));
     Result<s3_internal::ListPage> page = s3_internal::ParseListPage(resp.body);
     if (!page.ok()) return page.status().WithContext("listing " + DisplayUrl(full));
@@ -927,23 +503,15 @@ Result<std::vector<ObjectInfo>> S3::List(const std::string& prefix) {
 
 Status S3::Delete(const std::string& key) {
   SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-  Request req;
-  req.method = "DELETE";
-  req.object_key = ObjectKey(key);
-  req.url = RequestUrl(req.object_key, "");
-  Response resp;
-  Status s = Perform(req, &resp);
+  http::Response resp;
+  Status s = Perform(NewRequest("DELETE", ObjectKey(key), ""), &resp);
   if (s.code() == StatusCode::kNotFound) return Status::OK();  // already gone
   return s;
 }
 
 Status S3::CheckBucket() {
-  Request req;
-  req.method = "GET";
-  req.object_key = "";
-  req.url = RequestUrl("", "list-type=2&max-keys=1");
-  Response resp;
-  return Perform(req, &resp);
+  http::Response resp;
+  return Perform(NewRequest("GET", "", "list-type=2&max-keys=1"), &resp);
 }
 
 }  // namespace sluice::objstore

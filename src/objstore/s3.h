@@ -14,17 +14,25 @@
 //   - PutFile streams from the file (pread of at most one part per parallel upload in flight,
 //     through curl's buffers): it never holds the file in memory. GetFile streams to a temporary
 //     file beside the destination, fsyncs it and renames it into place.
-//   - Requests that fail with HTTP 5xx, 429, or a network error (refused, reset, timed out) are
-//     retried `max_retries` times with exponential backoff (and jitter) from
-//     `retry_base_delay`; a multipart upload retries each part on its own. A retried
-//     CompleteMultipartUpload that finds the upload gone (NoSuchUpload: the first try did
+//   - Put verifies what it uploaded: every request with a body (a single PUT, each UploadPart)
+//     sends Content-MD5, the MD5 of exactly that body (a file range is hashed in a read pass
+//     before it is streamed), so S3 refuses a body damaged in transit (400 BadDigest); that
+//     refusal is retried like a transient error, the body read afresh from the file. A single
+//     PUT also checks that the stored object's ETag is that MD5 (Corruption otherwise; skipped
+//     when S3 says the object is encrypted with SSE-KMS or SSE-C, whose ETags are not MD5s, and
+//     for multipart uploads, whose ETags never are).
+//   - Requests that fail with HTTP 5xx, 429, 400 BadDigest, or a network error (refused, reset,
+//     timed out) are retried `max_retries` times with exponential backoff (with jitter, each
+//     wait at most 20 s) from `retry_base_delay`; a multipart upload retries each part on its own.
+//     A retried CompleteMultipartUpload that finds the upload gone (NoSuchUpload: the first try did
 //     complete, its answer was lost) is OK when the object has the file's size.
 //   - Every error names the operation and the s3:// URL and carries the service's XML Code and
 //     Message ("S3 GET s3://b/p/k: HTTP 404 NoSuchKey: The specified key does not exist.") or
 //     curl's description of the network failure. Codes: NotFound for a missing object (404
 //     other than NoSuchBucket), FailedPrecondition for a missing bucket, PermissionDenied
 //     (403), Unauthenticated (401), InvalidArgument (other 4xx), Unavailable (5xx, 429 and
-//     network errors, after the retries).
+//     network errors, after the retries), Corruption (BadDigest after the retries, or an ETag
+//     that is not the MD5 of what was sent).
 //   - Keys are validated as LocalDir validates them (ValidateKey), so a key means the same
 //     object in every store.
 //
@@ -32,11 +40,11 @@
 //
 // Limits: Head cannot tell a missing bucket from a missing key (a HEAD response has no body):
 // both are NotFound. ETags are S3's (MD5 of a single PUT's body; opaque for multipart). Bodies
-// are signed as UNSIGNED-PAYLOAD and sent without Content-MD5 (they are streamed, not hashed
-// first): integrity in transit rests on TLS (or TCP for an http:// endpoint); callers verify
-// by size or by reading back. curl 7.88 signs the query string as written, so every request
-// writes it canonically (sorted, "key=value", S3's encoding); s3_unit_test checks each
-// signature as AWS computes it. Credentials are read once: no refresh of temporary ones.
+// are signed as UNSIGNED-PAYLOAD: SigV4 does not cover them, Content-MD5 does. A file that
+// changes while it is uploaded fails with BadDigest (its MD5 was taken first). curl 7.88 signs
+// the query string as written, so every request writes it canonically (sorted, "key=value",
+// S3's encoding); s3_unit_test checks each signature as AWS computes it. Credentials are read
+// once: no refresh of temporary ones.
 #pragma once
 
 #include <atomic>
@@ -53,6 +61,12 @@
 #include "objstore/object_store.h"
 
 namespace sluice::objstore {
+
+namespace http {
+class Client;
+struct Request;
+struct Response;
+}  // namespace http
 
 struct S3Options {
   std::string bucket;
@@ -128,9 +142,6 @@ class S3 final : public ObjectStore {
   const S3Options& options() const { return options_; }
 
  private:
-  struct Request;
-  struct Response;
-  class HandlePool;
   explicit S3(S3Options options);
 
   // The full object key (prefix applied) of `key`, and its request URL (`query` is an
@@ -138,16 +149,20 @@ class S3 final : public ObjectStore {
   std::string ObjectKey(std::string_view key) const;
   std::string RequestUrl(std::string_view object_key, std::string_view query) const;
   std::string DisplayUrl(std::string_view object_key) const;  // s3://bucket/object_key
+  // A request for `object_key` ("" for the bucket), signed with SigV4 when sent.
+  http::Request NewRequest(std::string method, std::string_view object_key,
+                           std::string_view query) const;
   // Sends `req` with retries; OK only for a 2xx answer (the error's message otherwise).
-  Status Perform(Request& req, Response* resp);
-  Status PerformOnce(Request& req, Response* resp, bool* retryable);
+  Status Perform(const http::Request& req, http::Response* resp);
+  // Perform for a request with a body: sends its Content-MD5 (hashed from the body first) and,
+  // when `verify_etag`, checks that the stored object's ETag is that MD5.
+  Status PerformUpload(http::Request& req, http::Response* resp, bool verify_etag);
   Status PutFileMultipart(const std::string& object_key, int fd, uint64_t size);
-  Status PutFileSingle(const std::string& object_key, int fd, uint64_t size);
   Result<ObjectInfo> HeadObject(const std::string& object_key);  // key: the full object key
   void AbortUpload(const std::string& object_key, const std::string& upload_id);
 
   const S3Options options_;
-  std::unique_ptr<HandlePool> pool_;
+  const std::unique_ptr<http::Client> client_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> multipart_uploads_{0};

@@ -21,86 +21,16 @@
 #include <thread>
 
 #include "common/temp_dir.h"
+#include "objstore/s3rver_test_server.h"
 
 namespace sluice::objstore {
 namespace {
 
 using ::sluice::testing::TempDir;
 
-std::string EnvOr(const char* name, const std::string& fallback = "") {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
-}
-
-#define SLUICE_S3_OR_SKIP()                                                                    \
-  if (EnvOr("SLUICE_TEST_S3_ENDPOINT").empty() || EnvOr("SLUICE_TEST_S3_BUCKET").empty()) {    \
-    if (EnvOr("SLUICE_REQUIRE_S3") == "1") {                                                   \
-      FAIL() << "SLUICE_TEST_S3_ENDPOINT/SLUICE_TEST_S3_BUCKET are not set, but "              \
-                "SLUICE_REQUIRE_S3=1: S3 tests must run";                                      \
-    }                                                                                          \
-    GTEST_SKIP() << "SLUICE_TEST_S3_ENDPOINT is not set: start s3rver with scripts/s3rver.sh " \
-                    "and set it (and SLUICE_TEST_S3_BUCKET) to run S3 tests";                  \
-  }
-
-// Runs `command` in bash after sourcing scripts/s3rver.sh; returns its exit code, output in *out.
-int Sh(const std::string& command, std::string* out) {
-  std::string full =
-      "bash -c 'source " SLUICE_SOURCE_DIR "/scripts/s3rver.sh && " + command + "' 2>&1";
-  FILE* p = ::popen(full.c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  size_t n;
-  out->clear();
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-  int rc = ::pclose(p);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-// An s3rver of the test's own (scripts/s3rver.sh), with bucket "private", stopped on
-// destruction.
-class S3rverProcess {
- public:
-  explicit S3rverProcess(std::string dir) : dir_(std::move(dir)) {
-    std::string out;
-    if (Sh("s3rver_free_port", &out) != 0) {
-      ADD_FAILURE() << "s3rver_free_port: " << out;
-      return;
-    }
-    port_ = std::atoi(out.c_str());
-    Start();
-  }
-  ~S3rverProcess() { Stop(); }
-  bool Start() {
-    std::string out;
-    int rc = Sh("s3rver_start " + dir_ + " " + std::to_string(port_) + " private", &out);
-    EXPECT_EQ(rc, 0) << out;
-    return rc == 0;
-  }
-  bool Stop() {
-    std::string out;
-    int rc = Sh("s3rver_stop " + dir_, &out);
-    EXPECT_EQ(rc, 0) << out;
-    return rc == 0;
-  }
-  // SIGKILL, from here: no shell in between, so it lands mid-transfer.
-  void Kill9() {
-    std::ifstream f(dir_ + "/s3rver.pid");
-    long pid = 0;
-    f >> pid;
-    if (pid > 0) ::kill(static_cast<pid_t>(pid), SIGKILL);
-  }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  std::string dir_;
-  int port_ = 0;
-};
-
-// A prefix no other test (or run) uses.
-std::string UniquePrefix(const std::string& name) {
-  std::random_device rd;
-  return "s3test-" + name + "-" + std::to_string(rd()) + std::to_string(rd());
-}
+using testing::EnvOr;
+using testing::S3rverProcess;
+using testing::UniquePrefix;
 
 S3Options TestOptions(const std::string& endpoint, const std::string& bucket,
                       const std::string& prefix) {

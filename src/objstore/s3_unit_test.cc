@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -280,7 +281,26 @@ struct RecordedRequest {
   std::string method;
   std::string target;                          // path?query as sent
   std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
 };
+
+std::string Md5Raw(const std::string& s) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(s.data(), s.size(), d, &n, EVP_md5(), nullptr);
+  return std::string(reinterpret_cast<char*>(d), n);
+}
+std::string Md5Hex(const std::string& s) {
+  std::string d = Md5Raw(s);
+  return Hex(reinterpret_cast<const unsigned char*>(d.data()), d.size());
+}
+std::string Md5Base64(const std::string& s) {
+  std::string d = Md5Raw(s);
+  unsigned char out[32];
+  int n = EVP_EncodeBlock(out, reinterpret_cast<const unsigned char*>(d.data()),
+                          static_cast<int>(d.size()));
+  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+}
 
 // The signature AWS would expect for `r` with `secret` (region and service from the header).
 std::string ExpectedSignature(const RecordedRequest& r, const std::string& secret) {
@@ -342,7 +362,9 @@ std::string ExpectedSignature(const RecordedRequest& r, const std::string& secre
 }
 
 // A fake S3 on 127.0.0.1: answers what S3 needs (an UploadId, part ETags, an empty list page)
-// and records every request. One connection at a time; "Connection: close" on every answer.
+// and records every request. Like S3, it answers a PUT whose body does not match its
+// Content-MD5 with 400 BadDigest, and gives a PUT the ETag of its body's MD5. One connection at
+// a time; "Connection: close" on every answer.
 class RecordingServer {
  public:
   RecordingServer() {
@@ -372,6 +394,11 @@ class RecordingServer {
   void FailNext(std::vector<std::pair<std::string, std::string>> answers) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& a : answers) failures_.push_back(std::move(a));
+  }
+  // The next `n` request bodies arrive with their first byte flipped, as if damaged in transit.
+  void DamageNextBodies(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    damage_bodies_ += n;
   }
 
  private:
@@ -421,6 +448,17 @@ class RecordingServer {
         if (n <= 0) break;
         data.append(buf, static_cast<size_t>(n));
       }
+      r.body = data.substr(header_end + 4, body_len);
+      std::string received = r.body;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (damage_bodies_ > 0 && !received.empty()) {
+          --damage_bodies_;
+          received[0] = static_cast<char>(received[0] ^ 1);
+        }
+      }
+      const bool bad_digest =
+          r.headers.count("content-md5") && r.headers["content-md5"] != Md5Base64(received);
       std::string body;
       if (r.method == "POST" && r.target.find("uploads=") != std::string::npos) {
         body =
@@ -431,12 +469,20 @@ class RecordingServer {
       } else if (r.method == "GET") {
         body = "content";
       }
+      const std::string etag = r.method == "PUT" ? Md5Hex(received) : "etag1";
       std::string resp = "HTTP/1.1 " +
                          std::string(r.method == "DELETE" ? "204 No Content" : "200 OK") +
-                         "\r\nETag: \"etag1\"\r\nConnection: close\r\n";
+                         "\r\nETag: \"" + etag + "\"\r\nConnection: close\r\n";
       if (r.method != "DELETE") resp += "Content-Length: " + std::to_string(body.size()) + "\r\n";
       resp += "\r\n";
       if (r.method != "HEAD") resp += body;
+      if (bad_digest) {
+        const std::string xml =
+            "<Error><Code>BadDigest</Code><Message>The Content-MD5 you specified did not match "
+            "what we received.</Message></Error>";
+        resp = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: " +
+               std::to_string(xml.size()) + "\r\n\r\n" + xml;
+      }
       {
         // Recorded before answering: once the client has its answer, the request is listed.
         std::lock_guard<std::mutex> lock(mu_);
@@ -461,6 +507,7 @@ class RecordingServer {
   std::mutex mu_;
   std::vector<RecordedRequest> requests_;                     // protected by mu_
   std::deque<std::pair<std::string, std::string>> failures_;  // protected by mu_
+  int damage_bodies_ = 0;                                     // protected by mu_
 };
 
 TEST(S3SigV4, EveryRequestVerifiesAsAwsWould) {
@@ -593,6 +640,113 @@ TEST(S3Retries, FailedPartAbortsTheUpload) {
   EXPECT_EQ(reqs[2].method, "DELETE");
   EXPECT_EQ(reqs[2].target, "/bkt/k?uploadId=u1");
   EXPECT_EQ((*s3)->counters().aborted_uploads, 1u);
+}
+
+// ---- checksums on upload ---------------------------------------------------------------------
+
+// Every request with a body that uploads object bytes (PutBytes, a single PutFile, each part of
+// a multipart upload) carries the Content-MD5 of exactly that body.
+// Against the fake S3, which checks Content-MD5 as S3 does. `Store()` opens the S3 under test
+// (with RetryOptions, adjusted by `adjust`).
+class S3Checksums : public ::testing::Test {
+ protected:
+  S3& Store(const std::function<void(S3Options*)>& adjust = nullptr) {
+    S3Options o = RetryOptions(server_.endpoint());
+    if (adjust) adjust(&o);
+    Result<std::unique_ptr<S3>> s3 = S3::Open(o);
+    EXPECT_TRUE(s3.ok()) << s3.status().ToString();
+    s3_ = std::move(s3).value();
+    return *s3_;
+  }
+  void WriteFile(const std::string& name, const std::string& data) {
+    std::ofstream f(tmp_.path() + "/" + name, std::ios::binary);
+    f.write(data.data(), static_cast<std::streamsize>(data.size()));
+  }
+  std::string Path(const std::string& name) const { return tmp_.path() + "/" + name; }
+
+  RecordingServer server_;
+  sluice::testing::TempDir tmp_{"sluice-s3-md5"};
+  std::unique_ptr<S3> s3_;
+};
+
+TEST_F(S3Checksums, EveryUploadSendsTheMd5OfItsBody) {
+  S3& s3 = Store([](S3Options* o) {
+    o->multipart_threshold = 6ull << 20;
+    o->part_size = 5ull << 20;
+    o->parallel_parts = 2;
+  });
+  std::string big((12 << 20) + 7, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 + (i >> 20));
+  WriteFile("big", big);
+  WriteFile("small", "a small file");
+  ASSERT_TRUE(s3.PutBytes("bytes", "hello").ok());
+  ASSERT_TRUE(s3.PutBytes("empty", "").ok());
+  ASSERT_TRUE(s3.PutFile("small", Path("small")).ok());
+  Status multipart = s3.PutFile("big", Path("big"));
+  ASSERT_TRUE(multipart.ok()) << multipart.ToString();
+  EXPECT_EQ(s3.counters().parts_uploaded, 3u);
+
+  std::vector<std::string> put_bodies;
+  for (const RecordedRequest& r : server_.requests()) {
+    if (r.method != "PUT") {
+      EXPECT_EQ(r.headers.count("content-md5"), 0u) << r.method << " " << r.target;
+      continue;
+    }
+    ASSERT_EQ(r.headers.count("content-md5"), 1u) << r.target;
+    EXPECT_EQ(r.headers.at("content-md5"), Md5Base64(r.body)) << r.target;
+    put_bodies.push_back(r.body);
+  }
+  std::sort(put_bodies.begin(), put_bodies.end());
+  std::vector<std::string> want = {"hello",
+                                   "",
+                                   "a small file",
+                                   big.substr(0, 5 << 20),
+                                   big.substr(5 << 20, 5 << 20),
+                                   big.substr(10 << 20)};
+  std::sort(want.begin(), want.end());
+  EXPECT_TRUE(put_bodies == want) << "each PUT sent exactly its body";
+}
+
+// A body damaged in transit (S3: 400 BadDigest) is sent again, read afresh from the file.
+TEST_F(S3Checksums, BadDigestIsRetried) {
+  S3& s3 = Store();
+  WriteFile("f", "0123456789");
+  server_.DamageNextBodies(2);
+  Status put = s3.PutFile("k", Path("f"));
+  ASSERT_TRUE(put.ok()) << put.ToString();
+  EXPECT_EQ(s3.counters().retries, 2u);
+  std::vector<RecordedRequest> reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  for (const RecordedRequest& r : reqs) EXPECT_EQ(r.body, "0123456789");
+
+  // Every attempt damaged: Corruption with S3's message, after the retries.
+  server_.DamageNextBodies(3);
+  put = s3.PutBytes("k", "v");
+  EXPECT_EQ(put.code(), StatusCode::kCorruption) << put.ToString();
+  EXPECT_EQ(put.message(),
+            "S3 PUT s3://bkt/k: HTTP 400 BadDigest: The Content-MD5 you specified did not match "
+            "what we received. (gave up after 3 attempts)");
+}
+
+// A single PUT's ETag must be the MD5 of what was sent, unless S3 says the object is encrypted
+// with SSE-KMS (or SSE-C), whose ETags are not MD5s.
+TEST_F(S3Checksums, SinglePutChecksTheEtag) {
+  S3& s3 = Store();
+  // FailNext's status line may carry headers.
+  server_.FailNext({{"200 OK\r\nETag: \"0123456789abcdef0123456789abcdef\"", ""}});
+  Status put = s3.PutBytes("k", "v");
+  EXPECT_EQ(put.code(), StatusCode::kCorruption) << put.ToString();
+  EXPECT_NE(put.message().find("0123456789abcdef0123456789abcdef"), std::string::npos)
+      << put.ToString();
+  EXPECT_NE(put.message().find(Md5Hex("v")), std::string::npos) << put.ToString();
+  EXPECT_EQ(s3.counters().retries, 0u);
+
+  server_.FailNext({{"200 OK\r\nETag: \"opaque\"\r\nx-amz-server-side-encryption: aws:kms", ""},
+                    {"200 OK\r\nETag: \"opaque\"\r\n"
+                     "x-amz-server-side-encryption-customer-algorithm: AES256",
+                     ""}});
+  EXPECT_TRUE(s3.PutBytes("k", "v").ok());
+  EXPECT_TRUE(s3.PutBytes("k", "v").ok());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "event/parser.h"
 #include "query/engine_common.h"
 #include "query/result_json.h"
+#include "query/time_range.h"
 
 namespace sluice::query {
 namespace {
@@ -204,15 +205,29 @@ QueryReply QueryEngine::RunQuery(Worker& worker, const std::string& sql) {
   if (Status st = CheckSqlText(sql, options_.max_sql_bytes); !st.ok()) {
     return Reply(QueryOutcome::kInvalid, std::move(st));
   }
+  // Layer 4: the watchdog covers fetching history, preparing, running, fetching and rendering.
+  const uint64_t ticket = watchdog_.Arm(worker.conn.get(), t0 + options_.timeout);
+  // History from a bucket: the files of the received_at range the statement can read are made
+  // local before it is planned (DuckDB lists the view's files when it plans), and kept until
+  // it ends. Before BEGIN, so the transaction sees the view as rebuilt for a first file.
+  std::unique_ptr<HistoryLease> history;
+  if (history_ != nullptr) {
+    if (QueryReply refused = AcquireHistory(worker, sql, t0, &history);
+        refused.outcome != QueryOutcome::kOk) {
+      const bool timed_out = watchdog_.Disarm(ticket);
+      (void)worker.conn->Exec("ROLLBACK");  // an interrupted analysis may leave one open
+      if (timed_out) return Reply(QueryOutcome::kTimeout, TimedOut(options_.timeout));
+      return refused;
+    }
+  }
   // Layer 3: a read-only transaction around everything that follows.
   if (!worker.conn->Exec("BEGIN TRANSACTION READ ONLY").ok()) {
     EndTransaction(worker);  // a transaction left open: roll it back (or reconnect) and retry
     if (Status st = worker.conn->Exec("BEGIN TRANSACTION READ ONLY"); !st.ok()) {
+      watchdog_.Disarm(ticket);
       return Reply(QueryOutcome::kError, st);
     }
   }
-  // Layer 4: the watchdog covers preparing, running, fetching and rendering.
-  const uint64_t ticket = watchdog_.Arm(worker.conn.get(), t0 + options_.timeout);
 
   QueryReply reply = [&]() -> QueryReply {
     duckdb_connection conn = worker.conn->get();
@@ -286,6 +301,34 @@ QueryReply QueryEngine::RunQuery(Worker& worker, const std::string& sql) {
     return Reply(QueryOutcome::kTimeout, TimedOut(options_.timeout));
   }
   return reply;
+}
+
+QueryReply QueryEngine::AcquireHistory(Worker& worker, const std::string& sql,
+                                       Steady::time_point t0,
+                                       std::unique_ptr<HistoryLease>* lease) {
+  Result<EventsRange> range = EventsRangeOf(*worker.conn, sql);
+  if (!range.ok()) return Reply(QueryOutcome::kError, range.status());
+  if (!range->reads_events || range->from_us >= range->to_us) {
+    return Reply(QueryOutcome::kOk, QueryResultJson{});
+  }
+  auto acquired = history_->Acquire(range->from_us, range->to_us, t0 + options_.timeout);
+  if (acquired.ok()) {
+    *lease = std::move(acquired).value();
+    return Reply(QueryOutcome::kOk, QueryResultJson{});
+  }
+  Status st = acquired.status();
+  switch (st.code()) {
+    case StatusCode::kResourceExhausted:
+      return Reply(QueryOutcome::kOutOfMemory, std::move(st));
+    case StatusCode::kDeadlineExceeded:
+      return Reply(QueryOutcome::kTimeout, TimedOut(options_.timeout));
+    case StatusCode::kCorruption:
+    case StatusCode::kInvalidArgument:
+      return Reply(QueryOutcome::kError, std::move(st));
+    default:  // the object store is unreachable or failing: worth a retry
+      return Reply(QueryOutcome::kBusy,
+                   st.WithContext("the history this query reads could not be fetched"));
+  }
 }
 
 // ---- stats ---------------------------------------------------------------------------------

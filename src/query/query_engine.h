@@ -45,6 +45,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "duck/duck.h"
+#include "query/history_gate.h"
 #include "query/sql_engine.h"
 #include "query/stats.h"
 #include "query/watchdog.h"
@@ -91,12 +92,23 @@ class QueryEngine : public SqlEngine, public StatsEngine {
 
   const QueryOptions& options() const { return options_; }
 
+  // History from a bucket (history/history_cache.h): before each statement that reads
+  // `events`, the gate (borrowed; must outlive Stop()) is asked for the files of the
+  // received_at range the statement can read (query/time_range.h). Its refusals become
+  // 413 (cache too small), 504 (timeout), 503 (object store unreachable) or 500. Set before
+  // Start(). Without a gate, the view's files are all local already.
+  void SetHistoryGate(HistoryGate* gate) { history_ = gate; }
+
  private:
   struct Worker {
     std::unique_ptr<duck::Connection> conn;
   };
 
   QueryReply RunQuery(Worker& worker, const std::string& sql);
+  // Outcome kOk (with `lease` set when files were needed), or the refusal to answer with.
+  QueryReply AcquireHistory(Worker& worker, const std::string& sql,
+                            std::chrono::steady_clock::time_point t0,
+                            std::unique_ptr<HistoryLease>* lease);
   Result<std::string> RunStats(Worker& worker, const StatsRequest& request);
   // Ends the worker's read-only transaction; replaces its connection if that fails.
   void EndTransaction(Worker& worker);
@@ -108,6 +120,7 @@ class QueryEngine : public SqlEngine, public StatsEngine {
   WorkerPool pool_;
   // One per pool worker, indexed by its number; changed only by Start() and Stop().
   std::vector<std::unique_ptr<Worker>> workers_;
+  HistoryGate* history_ = nullptr;
   std::atomic<bool> stopping_{false};  // Stop() has begun: interrupted queries are "shutting down"
 };
 
