@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -15,6 +16,8 @@
 
 #include "cli/commands.h"
 #include "common/units.h"
+#include "history/history_cache.h"
+#include "objstore/object_store.h"
 #include "query/local_query.h"
 #include "query/query_client.h"
 #include "query/result_format.h"
@@ -25,7 +28,9 @@ namespace {
 struct QueryFlags {
   std::string server;
   std::string data_dir = "./sluice-data";
-  std::string object_store;  // file://DIR; default file://DATA_DIR/objects
+  std::string object_store;  // file://DIR (default file://DATA_DIR/objects), s3://…, az://…
+  std::string object_store_endpoint;
+  std::string history_cache_bytes = "10GiB";
   std::string format = "table";
   std::string engine = "duckdb";
   std::string read_key;
@@ -34,6 +39,31 @@ struct QueryFlags {
   std::string duckdb_memory_limit = "4GB";
   std::string sql;
 };
+
+// The history cache of `data_dir` over `store` (which it then owns), as a HistoryGate.
+class BucketHistory final : public query::HistoryGate {
+ public:
+  BucketHistory(std::unique_ptr<objstore::ObjectStore> store,
+                std::unique_ptr<history::HistoryCache> cache)
+      : store_(std::move(store)), cache_(std::move(cache)) {}
+  Result<std::unique_ptr<query::HistoryLease>> Acquire(
+      int64_t from_us, int64_t to_us, std::chrono::steady_clock::time_point deadline) override {
+    return cache_->Acquire(from_us, to_us, deadline);
+  }
+
+ private:
+  std::unique_ptr<objstore::ObjectStore> store_;  // before cache_: destroyed after it
+  std::unique_ptr<history::HistoryCache> cache_;
+};
+
+Result<std::unique_ptr<query::HistoryGate>> OpenHistoryFromBucket(
+    std::unique_ptr<objstore::ObjectStore> store, const std::string& data_dir, uint64_t bytes) {
+  history::HistoryCacheOptions ho;
+  ho.dir = (std::filesystem::path(data_dir) / "cache").string();
+  ho.max_bytes = bytes;
+  SLUICE_ASSIGN_OR_RETURN(auto cache, history::HistoryCache::Open(ho, store.get()));
+  return std::unique_ptr<query::HistoryGate>(new BucketHistory(std::move(store), std::move(cache)));
+}
 
 int Fail(int code, const std::string& message) {
   std::fprintf(stderr, "sluice query: %s\n", message.c_str());
@@ -88,10 +118,21 @@ int Run(const QueryFlags& f, bool server_mode) {
   } else {
     query::LocalQuery q;
     q.data_dir = f.data_dir;
-    if (!f.object_store.empty()) {
+    if (f.object_store.starts_with("s3://") || f.object_store.starts_with("az://")) {
+      // History from the bucket, through DATA_DIR/cache as `sluice serve` does.
+      auto bytes = ParseBytes(f.history_cache_bytes);
+      if (!bytes.ok()) return Fail(2, "--history-cache-bytes: " + bytes.status().message());
+      q.open_history = [&f, bytes = *bytes]() -> Result<std::unique_ptr<query::HistoryGate>> {
+        objstore::ObjectStoreOptions oo;
+        oo.endpoint = f.object_store_endpoint;
+        auto store = objstore::MakeObjectStore(f.object_store, oo);
+        if (!store.ok()) return store.status();
+        return OpenHistoryFromBucket(std::move(store).value(), f.data_dir, bytes);
+      };
+    } else if (!f.object_store.empty()) {
       if (f.object_store.rfind("file://", 0) != 0 || f.object_store.size() <= 7) {
         return Fail(2, "--object-store " + f.object_store +
-                           ": sluice query --data-dir reads only a local file://DIR object store");
+                           ": expected file:///DIR, s3://BUCKET[/PREFIX] or az://CONTAINER");
       }
       q.objects_dir = f.object_store.substr(7);
     }
@@ -136,8 +177,16 @@ void SetupQuery(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--object-store", f->object_store,
                   "With --data-dir: the exported history, file://DIR (default "
-                  "file://DATA_DIR/objects)")
+                  "file://DATA_DIR/objects), or s3://BUCKET[/PREFIX] / az://CONTAINER[/PREFIX], "
+                  "fetched into DATA_DIR/cache as the server does")
       ->envname("SLUICE_OBJECT_STORE");
+  cmd->add_option("--object-store-endpoint", f->object_store_endpoint,
+                  "With --data-dir and s3:// or az://: the endpoint (see sluice serve)")
+      ->envname("SLUICE_OBJECT_STORE_ENDPOINT");
+  cmd->add_option("--history-cache-bytes", f->history_cache_bytes,
+                  "With --data-dir and s3:// or az://: the bound of DATA_DIR/cache")
+      ->envname("SLUICE_HISTORY_CACHE_BYTES")
+      ->capture_default_str();
   cmd->add_option("--engine", f->engine,
                   "With --server: duckdb (Parquet history and hot rows) or postgres (the "
                   "server's PostgreSQL hot store, on its --store-read replica)")

@@ -23,14 +23,25 @@ Status InUse(const fs::path& dir) {
                                     (addr.empty() ? std::string("HOST:PORT") : addr));
 }
 
-// True when a process holds DATA_DIR/LOCK (sluice serve keeps an exclusive flock on it).
-bool LockedByServer(const fs::path& dir) {
-  int fd = ::open((dir / "LOCK").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool locked = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);  // also releases our shared lock, if we got it
-  return locked;
-}
+// A shared flock on DATA_DIR/LOCK, held while the query runs: `sluice serve` keeps an
+// exclusive one, so it cannot start meanwhile, and holding_server() says one is running.
+class SharedDirLock {
+ public:
+  explicit SharedDirLock(const fs::path& dir)
+      : fd_(::open((dir / "LOCK").c_str(), O_RDONLY | O_CLOEXEC)) {
+    held_by_server_ = fd_ >= 0 && ::flock(fd_, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  }
+  ~SharedDirLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  SharedDirLock(const SharedDirLock&) = delete;
+  SharedDirLock& operator=(const SharedDirLock&) = delete;
+  bool held_by_server() const { return held_by_server_; }
+
+ private:
+  int fd_;
+  bool held_by_server_ = false;
+};
 
 }  // namespace
 
@@ -45,7 +56,8 @@ Result<QueryResultJson> RunLocalQuery(const LocalQuery& query) {
     return Status::NotFound("no hot store in " + dir.string() + " (" + file.string() +
                             " does not exist); is it a sluice --data-dir?");
   }
-  if (LockedByServer(dir)) return InUse(dir);
+  SharedDirLock lock(dir);
+  if (lock.held_by_server()) return InUse(dir);
 
   auto db = duck::Database::Open(file.string(), {{"access_mode", "READ_ONLY"}});
   if (!db.ok()) {
@@ -69,6 +81,11 @@ Result<QueryResultJson> RunLocalQuery(const LocalQuery& query) {
   QueryOptions options = query.options;
   options.connections = 1;
   QueryEngine engine(options, *db);
+  std::unique_ptr<HistoryGate> history;
+  if (query.open_history) {
+    SLUICE_ASSIGN_OR_RETURN(history, query.open_history());
+    engine.SetHistoryGate(history.get());
+  }
   SLUICE_RETURN_IF_ERROR(engine.Start());
   Result<QueryResultJson> result = engine.Execute(query.sql);
   engine.Stop();

@@ -13,9 +13,12 @@
 // Concurrency: a function; it opens and closes its own database.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "common/status.h"
+#include "query/history_gate.h"
 #include "query/query_engine.h"
 
 namespace sluice::query {
@@ -23,6 +26,9 @@ namespace sluice::query {
 struct LocalQuery {
   std::string data_dir;
   std::string objects_dir;  // the object store's local root; "" = DATA_DIR/objects
+  // With a remote object store: opens the history cache of DATA_DIR (called once the data dir
+  // is known not to be in use; it is held with a shared lock meanwhile, so no server starts).
+  std::function<Result<std::unique_ptr<HistoryGate>>()> open_history;
   std::string sql;
   QueryOptions options;  // connections is ignored (one)
   std::string memory_limit = "4GB";

@@ -395,5 +395,92 @@ TEST_F(QueryEngineTest, StatsDefaultsAndErrors) {
   EXPECT_NE(st.message().find("larger interval"), std::string::npos) << st.message();
 }
 
+// ---- history from a bucket (HistoryGate) ---------------------------------------------------
+
+// Records what the engine asks for, and answers with `answer` (a lease when OK).
+class RecordingGate final : public HistoryGate {
+ public:
+  struct Lease final : HistoryLease {
+    explicit Lease(std::atomic<int>* live) : live_(live) { ++*live_; }
+    ~Lease() override { --*live_; }
+    std::atomic<int>* live_;
+  };
+  Result<std::unique_ptr<HistoryLease>> Acquire(int64_t from_us, int64_t to_us,
+                                                std::chrono::steady_clock::time_point) override {
+    ranges.emplace_back(from_us, to_us);
+    live_during_acquire = live.load();
+    if (!answer.ok()) return answer;
+    return std::unique_ptr<HistoryLease>(new Lease(&live));
+  }
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  Status answer;
+  std::atomic<int> live{0};
+  int live_during_acquire = -1;
+};
+
+constexpr int64_t kNoon = 1'714'564'800'000'000;  // 2024-05-01T12:00:00Z
+
+TEST_F(QueryEngineTest, AStatementOnEventsAcquiresTheRangeItReadsAndReleasesIt) {
+  RecordingGate gate;
+  engine_ = std::make_unique<QueryEngine>(QueryOptions{}, db_->db, &clock_);
+  engine_->SetHistoryGate(&gate);
+  ASSERT_TRUE(engine_->Start().ok());
+  // e1 and e2 arrived between 12:00 and 13:00, e3 at 13:30.
+  EXPECT_EQ(Cell("SELECT count(*) FROM events WHERE received_at >= TIMESTAMPTZ "
+                 "'2024-05-01 12:00:00+00' AND received_at < TIMESTAMPTZ '2024-05-01 13:00:00+00'"),
+            "2");
+  EXPECT_EQ(Cell("SELECT count(*) FROM events WHERE received_at BETWEEN TIMESTAMPTZ "
+                 "'2024-05-01 13:00:00+00' AND TIMESTAMPTZ '2024-05-01 14:00:00+00'"),
+            "1");
+  EXPECT_EQ(gate.live_during_acquire, 0) << "the first statement's lease ended with it";
+  using Range = std::pair<int64_t, int64_t>;
+  ASSERT_EQ(gate.ranges.size(), 2u);
+  EXPECT_EQ(gate.ranges[0], Range(kNoon, kNoon + int64_t{3600'000'000}));
+  EXPECT_EQ(gate.ranges[1], Range(kNoon + int64_t{3600'000'000}, kNoon + int64_t{7200'000'001}));
+  EXPECT_EQ(gate.live.load(), 0) << "the lease ends with the statement";
+  // No range: everything; no `events`: the gate is not asked.
+  (void)Cell("SELECT count(*) FROM events");
+  ASSERT_EQ(gate.ranges.size(), 3u);
+  EXPECT_EQ(gate.ranges[2], Range(INT64_MIN, INT64_MAX));
+  (void)Cell("SELECT sum(count) FROM events_1m");
+  EXPECT_EQ(gate.ranges.size(), 3u);
+}
+
+TEST_F(QueryEngineTest, TheGatesRefusalsBecomeClearOutcomes) {
+  RecordingGate gate;
+  engine_ = std::make_unique<QueryEngine>(QueryOptions{}, db_->db, &clock_);
+  engine_->SetHistoryGate(&gate);
+  ASSERT_TRUE(engine_->Start().ok());
+  struct Case {
+    Status answer;
+    QueryOutcome outcome;
+    std::string words;
+  };
+  const std::vector<Case> cases = {
+      {Status::ResourceExhausted("the query reads 3 history files of 2.00 GiB but the local "
+                                 "history cache holds 1.00 GiB (--history-cache-bytes)"),
+       QueryOutcome::kOutOfMemory, "--history-cache-bytes"},
+      {Status::DeadlineExceeded("time ran out"), QueryOutcome::kTimeout, "--query-timeout"},
+      {Status::Unavailable("s3://b: connection refused"), QueryOutcome::kBusy,
+       "could not be fetched"},
+      {Status::Corruption("checksum mismatch"), QueryOutcome::kError, "checksum mismatch"},
+  };
+  for (const Case& c : cases) {
+    gate.answer = c.answer;
+    std::promise<QueryReply> done;
+    engine_->ExecuteAsync("SELECT count(*) FROM events",
+                          [&](QueryReply r) { done.set_value(std::move(r)); });
+    QueryReply r = done.get_future().get();
+    EXPECT_EQ(r.outcome, c.outcome) << c.answer.ToString();
+    ASSERT_FALSE(r.result.ok());
+    EXPECT_NE(r.result.status().message().find(c.words), std::string::npos)
+        << r.result.status().ToString();
+  }
+  // The worker's connection is fine afterwards.
+  gate.answer = Status::OK();
+  EXPECT_EQ(Cell("SELECT 1"), "1");
+  EXPECT_EQ(Cell("SELECT count(*) > 0 FROM events"), "true");
+}
+
 }  // namespace
 }  // namespace sluice::query

@@ -22,6 +22,7 @@
 #include "http/test_client.h"
 #include "objstore/azure_blob.h"
 #include "objstore/s3rver_test_server.h"
+#include "pg/test_env.h"
 #include "query_helpers.h"
 #include "sluice_process.h"
 
@@ -164,6 +165,16 @@ void StopAndExportAll(std::unique_ptr<SluiceProcess> proc, const std::string& da
   ASSERT_EQ(SluiceProcess::RunToCompletion(export_args, &out), 0) << out;
 }
 
+// Empties DATA_DIR/cache and starts `sluice serve` with `args` and --loader=false (loaders
+// starting would fetch the recent history their dedup reads), so that what the cache holds
+// next is what queries fetched.
+Result<std::unique_ptr<SluiceProcess>> StartWithEmptyCache(const std::string& data,
+                                                           std::vector<std::string> args) {
+  fs::remove_all(data + "/cache");
+  args.push_back("--loader=false");
+  return SluiceProcess::Start(data, std::move(args));
+}
+
 class HistoryBucketTest : public ::testing::Test {
  protected:
   TempDir dir_{"sluice-history-it"};
@@ -220,12 +231,8 @@ TEST_F(HistoryBucketTest, S3EventsCountExactlyFromAnEmptyCacheAndARangeFetchesOn
   }
 
   // The cache emptied: the hot store holds nothing any more, so every row comes from the
-  // bucket, fetched for the query. (Without the loader: loaders starting would fetch the
-  // recent history their dedup reads.)
-  fs::remove_all(data + "/cache");
-  std::vector<std::string> query_only = args;
-  query_only.push_back("--loader=false");
-  proc = SluiceProcess::Start(data, query_only);
+  // bucket, fetched for the query.
+  proc = StartWithEmptyCache(data, args);
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   {
     http::TestClient c((*proc)->address());
@@ -239,8 +246,7 @@ TEST_F(HistoryBucketTest, S3EventsCountExactlyFromAnEmptyCacheAndARangeFetchesOn
 
   // Emptied again: one window's range fetches that window's file only; a query that does not
   // read `events` fetches nothing; a one-hour range fetches that hour's files.
-  fs::remove_all(data + "/cache");
-  proc = SluiceProcess::Start(data, query_only);
+  proc = StartWithEmptyCache(data, args);
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   {
     http::TestClient c((*proc)->address());
@@ -270,6 +276,19 @@ TEST_F(HistoryBucketTest, S3EventsCountExactlyFromAnEmptyCacheAndARangeFetchesOn
     EXPECT_EQ(FilesUnder(data + "/cache"), in_hour);
   }
   ASSERT_EQ((*proc)->Terminate(), 0) << (*proc)->Log();
+
+  // Without a server, `sluice query --data-dir` fetches through the same cache.
+  fs::remove_all(data + "/cache");
+  std::string out;
+  ASSERT_EQ(SluiceProcess::RunToCompletion(
+                {"query", "--data-dir", data, "--object-store", "s3://" + bucket + "/" + prefix,
+                 "--object-store-endpoint", endpoint, "--format", "csv",
+                 "SELECT count(*), count(DISTINCT event_id) FROM events"},
+                &out),
+            0)
+      << out;
+  EXPECT_NE(out.find(std::to_string(sent) + "," + std::to_string(sent)), std::string::npos) << out;
+  EXPECT_EQ(FilesUnder(data + "/cache"), x.entries.size());
 }
 
 // s3rver stopped while windows are being exported: uploads fail and are retried; meanwhile no
@@ -315,8 +334,7 @@ TEST_F(HistoryBucketTest, AnOutageOfTheBucketLosesNothingAndExportsResume) {
   ExpectEveryWindowExported(x, sent);
 
   // And from an empty cache, every event once.
-  fs::remove_all(data + "/cache");
-  proc = SluiceProcess::Start(data, args);
+  proc = StartWithEmptyCache(data, args);
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c2((*proc)->address());
   ExpectExactCount(c2, sent);
@@ -350,13 +368,52 @@ TEST_F(HistoryBucketTest, AzureEventsCountExactlyFromAnEmptyCache) {
     EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", sent), sent);
   }
   StopAndExportAll(std::move(*proc), data, args);
-  fs::remove_all(data + "/cache");
-  proc = SluiceProcess::Start(data, args);
+  proc = StartWithEmptyCache(data, args);
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
   EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM sluice_windows WHERE NOT dropped"), 0);
   ExpectExactCount(c, sent);
   EXPECT_GE(Metric(c, "sluice_history_cache_misses_total"), 2);
+  ASSERT_EQ((*proc)->Terminate(), 0) << (*proc)->Log();
+}
+
+// The PostgreSQL hot store with a bucket: its windows (…-pg.parquet) go to s3rver, and the
+// DuckDB engine's `events` (DATA_DIR/history.duckdb: the Parquet history only) reads them
+// through the cache.
+TEST_F(HistoryBucketTest, PostgresWindowsInTheBucketAreQueriedThroughTheCache) {
+  SLUICE_S3_OR_SKIP();
+  SLUICE_PG_URL_OR_SKIP(primary, "SLUICE_TEST_PG_URL");
+  SLUICE_PG_URL_OR_SKIP(replica, "SLUICE_TEST_PG_REPLICA_URL");
+  pg::testing::TestDatabase db(primary, replica);
+  ASSERT_TRUE(db.ok());
+  const std::string endpoint = EnvOr("SLUICE_TEST_S3_ENDPOINT");
+  const std::string bucket = EnvOr("SLUICE_TEST_S3_BUCKET");
+  const std::string prefix = UniquePrefix("history-pg");
+  const std::string data = dir_.path() + "/data";
+  const std::vector<std::string> args =
+      ExportArgs({"--store", db.url(), "--store-read", db.replica_url(), "--pg-partition", "4s",
+                  "--query-allow-privileged-role=true", "--object-store",
+                  "s3://" + bucket + "/" + prefix, "--object-store-endpoint", endpoint});
+  auto proc = SluiceProcess::Start(data, args);
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  int sent = 0;
+  {
+    http::TestClient c((*proc)->address());
+    // No count here: PostgreSQL drops windows once they are exported, so neither engine
+    // alone sees every event until `export --once` below has exported them all.
+    sent = SendFor(c, "pg-", 4);
+  }
+  StopAndExportAll(std::move(*proc), data, args);
+  Exports x = ReadExports(endpoint, bucket, prefix);
+  ASSERT_TRUE(x.error.empty()) << x.error;
+  ASSERT_FALSE(x.entries.empty());
+  for (const Entry& e : x.entries) EXPECT_TRUE(e.key.ends_with("-pg.parquet")) << e.key;
+
+  proc = StartWithEmptyCache(data, args);
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  http::TestClient c((*proc)->address());
+  ExpectExactCount(c, sent);
+  EXPECT_EQ(Metric(c, "sluice_history_cache_misses_total"), int64_t(x.entries.size()));
   ASSERT_EQ((*proc)->Terminate(), 0) << (*proc)->Log();
 }
 
