@@ -1,10 +1,9 @@
 #include "cli/config_file.h"
 
-#include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include <fmt/format.h>
-
+#include <CLI/CLI.hpp>
 #include <vector>
 
 namespace sluice::cli {
@@ -67,7 +66,8 @@ Status ApplyConfigFile(CLI::App* cmd, const std::string& path) {
       opt->add_result(values);
       opt->run_callback();
     } catch (const CLI::Error& e) {
-      return Status::InvalidArgument(fmt::format("config file {}: \"{}\": {}", path, name, e.what()));
+      return Status::InvalidArgument(
+          fmt::format("config file {}: \"{}\": {}", path, name, e.what()));
     }
   }
   return Status::OK();

@@ -97,6 +97,11 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   SLUICE_RETURN_IF_ERROR(dur("replica-wait", c.replica_wait, &p.replica_wait));
   SLUICE_RETURN_IF_ERROR(dur("redis-claim-after", c.redis_claim_after, &p.redis_claim_after));
   SLUICE_RETURN_IF_ERROR(dur("redis-wait-timeout", c.redis_wait_timeout, &p.redis_wait_timeout));
+  SLUICE_RETURN_IF_ERROR(
+      dur("history-manifest-refresh", c.history_manifest_refresh, &p.history_manifest_refresh));
+  if (p.history_manifest_refresh < std::chrono::seconds(1)) {
+    return Status::InvalidArgument("--history-manifest-refresh must be at least 1s");
+  }
   if (c.buffer.rfind("redis://", 0) == 0) {
     for (size_t start = 0;;) {
       const size_t comma = c.buffer.find(',', start);
@@ -370,12 +375,8 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
     ho.dir = (core->data_dir / "cache").string();
     ho.max_bytes = parsed.history_cache_bytes;
     ho.parallel_fetches = config.history_fetch_parallel;
-    ho.on_first_file = [core] {
-      if (!core->duck) return;
-      if (Status st = core->duck->RefreshView(); !st.ok()) {
-        spdlog::warn("history cache: refreshing the events view: {}", st.ToString());
-      }
-    };
+    ho.manifest_refresh = parsed.history_manifest_refresh;
+    ho.on_first_file = [core] { return core->duck ? core->duck->RefreshView() : Status::OK(); };
     auto cache_or = history::HistoryCache::Open(std::move(ho), core->objects.get());
     if (!cache_or.ok()) {
       if (cache_or.status().code() == StatusCode::kInvalidArgument) {
@@ -448,8 +449,13 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   eo.poll_us = std::min<int64_t>(window_us, 10'000'000) / 2;
   if (core->history) {
     history::HistoryCache* cache = core->history.get();
+    // Placing the file spares a download; failing to (the local disk full) must not hold the
+    // export back, so it is only reported (a query fetches the file instead).
     eo.on_uploaded = [cache](const exporter::ManifestEntry& entry, const std::string& file) {
-      return cache->AddExported(entry, file);
+      if (Status st = cache->AddExported(entry, file); !st.ok()) {
+        spdlog::warn("history cache: keeping the exported {}: {}", entry.key, st.ToString());
+      }
+      return Status::OK();
     };
   }
   if (parsed.postgres) {

@@ -36,6 +36,7 @@ struct Parsed {
   std::chrono::milliseconds loader_batch_delay, query_timeout;
   std::chrono::milliseconds pg_partition, replica_wait;
   std::chrono::milliseconds redis_claim_after, redis_wait_timeout;
+  std::chrono::milliseconds history_manifest_refresh;
   std::vector<std::string> redis_urls;  // --buffer redis://…,redis://… (empty otherwise)
   int buffer_shards;  // resolved from --buffer-shards (0 = auto); with Redis, one per URL
   size_t loader_batch_events;  // resolved from --loader-batch-events (0 = auto)

@@ -1,7 +1,6 @@
 // `sluice migrate --store postgres://…`: applies the PostgreSQL hot store's schema migrations
 // that the database lacks (sluice serve applies them at start too), then exits.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -13,8 +12,8 @@ namespace sluice::cli {
 
 void SetupMigrate(CLI::App& app, int* exit_code) {
   auto url = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand(
-      "migrate", "Apply the PostgreSQL hot store's schema migrations, then exit");
+  auto* cmd = app.add_subcommand("migrate",
+                                 "Apply the PostgreSQL hot store's schema migrations, then exit");
   cmd->add_option("--store", *url, "The PostgreSQL primary: postgres://USER@HOST:PORT/DB")
       ->envname("SLUICE_STORE")
       ->required();

@@ -309,6 +309,7 @@ int RunExportOnce(const ServeConfig& config) {
       return 1;
     }
   }
+  dedup_history.reset();  // before exporting: placing exported files may remove cached ones
   const double load_s = double(SystemClock()->MonotonicMicros() - t0) / 1e6;
   loader::LoaderStats ls;
   for (const Shard& shard : core.shards) {

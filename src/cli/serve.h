@@ -62,6 +62,7 @@ struct ServeConfig {
   // The local cache of history fetched from a remote store (DATA_DIR/cache).
   std::string history_cache_bytes = "10GiB";
   int history_fetch_parallel = 4;
+  std::string history_manifest_refresh = "1m";  // list the bucket's manifest again this often
   std::string export_interval = "10m";
   std::string export_grace = "30s";
   std::string hot_retention = "2h";

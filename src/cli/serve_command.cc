@@ -1,5 +1,4 @@
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -24,7 +23,8 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
   opt("buffer", &cfg->buffer,
       "Buffer: disk (durable segment log), memory (loses data on crash), or Redis Streams: "
       "redis://[:PASSWORD@]HOST:PORT[/DB], comma-separated for several shards");
-  opt("buffer-max-bytes", &cfg->buffer_max_bytes, "Cap on buffer bytes; beyond it ingest answers 503");
+  opt("buffer-max-bytes", &cfg->buffer_max_bytes,
+      "Cap on buffer bytes; beyond it ingest answers 503");
   opt("buffer-segment-bytes", &cfg->buffer_segment_bytes, "Size of one buffer segment file");
   opt("buffer-shards", &cfg->buffer_shards,
       "Independent buffer shards, each loaded by its own loader in parallel (0 = automatic: 1 "
@@ -86,8 +86,7 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
   opt("object-store-endpoint", &cfg->object_store_endpoint,
       "S3-compatible endpoint (MinIO, R2, GCS: https://storage.googleapis.com), path-style; or "
       "the Azure blob endpoint (default: AWS_ENDPOINT_URL, or the connection string's)");
-  opt("object-store-region", &cfg->object_store_region,
-      "S3 signing region (default: AWS_REGION)");
+  opt("object-store-region", &cfg->object_store_region, "S3 signing region (default: AWS_REGION)");
   opt("object-store-multipart-threshold", &cfg->object_store_multipart_threshold,
       "Files larger than this are uploaded in parts (S3) or blocks (Azure)");
   opt("object-store-part-size", &cfg->object_store_part_size,
@@ -99,6 +98,9 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
       "(DATA_DIR/cache), least recently used out");
   opt("history-fetch-parallel", &cfg->history_fetch_parallel,
       "With s3:// or az://: history files one query downloads at once");
+  opt("history-manifest-refresh", &cfg->history_manifest_refresh,
+      "With s3:// or az://: list the bucket's manifest again this often (windows exported by "
+      "another process)");
   opt("export-interval", &cfg->export_interval, "Window length: one Parquet file per window");
   opt("export-grace", &cfg->export_grace,
       "A window closes once the loaded data is this far past its end (clock skew allowance)");

@@ -1,6 +1,6 @@
-#include <CLI/CLI.hpp>
 #include <duckdb.h>
 
+#include <CLI/CLI.hpp>
 #include <boost/version.hpp>
 #include <cstdio>
 

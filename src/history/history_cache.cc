@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,19 +78,53 @@ Status LinkOrCopy(const std::string& from, const std::string& to) {
 
 class HistoryCache::Lease final : public query::HistoryLease {
  public:
-  Lease(HistoryCache* cache, std::vector<std::string> keys,
-        std::shared_lock<std::shared_timed_mutex> lock)
-      : cache_(cache), keys_(std::move(keys)), lock_(std::move(lock)) {}
+  // Holds `cache`'s gate shared (taken by the caller) and pins `keys`.
+  Lease(HistoryCache* cache, std::vector<std::string> keys)
+      : cache_(cache), keys_(std::move(keys)) {}
   ~Lease() override {
-    lock_.unlock();  // first: a removal waiting for statements to end may go on
+    // The gate first: a removal waiting for statements to end may go on.
+    const bool last = cache_->gate_.UnlockShared();
     cache_->Unpin(keys_);
+    // The last statement ended: a removal given up meanwhile can be done now, at no wait.
+    if (last) cache_->MakeRoom(std::chrono::milliseconds(0));
   }
 
  private:
   HistoryCache* const cache_;
   const std::vector<std::string> keys_;
-  std::shared_lock<std::shared_timed_mutex> lock_;
 };
+
+bool HistoryCache::ReadGate::LockShared(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(m_);
+  if (!cv_.wait_until(lock, deadline, [&] { return !writer_ && waiting_writers_ == 0; })) {
+    return false;
+  }
+  ++readers_;
+  return true;
+}
+
+bool HistoryCache::ReadGate::UnlockShared() {
+  std::lock_guard lock(m_);
+  --readers_;
+  if (readers_ == 0) cv_.notify_all();
+  return readers_ == 0;
+}
+
+bool HistoryCache::ReadGate::LockExclusive(std::chrono::milliseconds wait) {
+  std::unique_lock lock(m_);
+  ++waiting_writers_;
+  const bool ok = cv_.wait_for(lock, wait, [&] { return !writer_ && readers_ == 0; });
+  --waiting_writers_;
+  if (ok) writer_ = true;
+  cv_.notify_all();  // statements held back by this waiting remover may go on
+  return ok;
+}
+
+void HistoryCache::ReadGate::UnlockExclusive() {
+  std::lock_guard lock(m_);
+  writer_ = false;
+  cv_.notify_all();
+}
 
 HistoryCache::HistoryCache(HistoryCacheOptions options, objstore::ObjectStore* remote)
     : options_(std::move(options)),
@@ -118,13 +153,18 @@ HistoryCache::HistoryCache(HistoryCacheOptions options, objstore::ObjectStore* r
       .Set(static_cast<int64_t>(options_.max_bytes));
 }
 
-HistoryCache::~HistoryCache() = default;
+HistoryCache::~HistoryCache() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
 
 Result<std::unique_ptr<HistoryCache>> HistoryCache::Open(HistoryCacheOptions options,
                                                          objstore::ObjectStore* remote) {
   if (options.dir.empty()) return Status::InvalidArgument("history cache: no directory given");
   if (options.max_bytes == 0) {
     return Status::InvalidArgument("--history-cache-bytes must be more than 0");
+  }
+  if (options.manifest_refresh.count() <= 0) {
+    return Status::InvalidArgument("--history-manifest-refresh must be more than 0");
   }
   if (options.parallel_fetches < 1 || options.parallel_fetches > 64) {
     return Status::InvalidArgument("--history-fetch-parallel must be between 1 and 64");
@@ -148,16 +188,18 @@ Status HistoryCache::Init() {
                              ec.message());
     }
   }
+  SLUICE_RETURN_IF_ERROR(LockDir());
   // Downloads a crash interrupted.
   for (const auto& e : fs::directory_iterator(fs::path(options_.dir) / "tmp", ec)) {
     fs::remove(e.path(), ec);
   }
-  SLUICE_RETURN_IF_ERROR(LoadManifest());
+  SLUICE_RETURN_IF_ERROR(LoadManifest(/*forget=*/false));
+  last_refresh_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
 
   // Index the files present, oldest use first; drop those no entry names (deleted from the
-  // bucket, or an export that never finished).
-  std::set<std::string> named;
-  for (const auto& [start, e] : entries_) named.insert(e.key);
+  // bucket, or an export that never finished) or of another size than their entry says.
+  std::map<std::string, const ManifestEntry*> named;
+  for (const auto& [start, e] : entries_) named[e.key] = &e;
   struct Found {
     int64_t mtime_ns;
     std::string key;
@@ -169,27 +211,40 @@ Status HistoryCache::Init() {
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file()) continue;
     const std::string key = it->path().lexically_relative(root).string();
-    if (!named.contains(key)) {
-      spdlog::info("history cache: removing {} (no manifest entry names it)", key);
+    auto entry = named.find(key);
+    struct stat st {};
+    if (entry == named.end() || ::stat(it->path().c_str(), &st) != 0 ||
+        uint64_t(st.st_size) != entry->second->bytes) {
+      spdlog::info("history cache: removing {} (no manifest entry names it, or of another size)",
+                   key);
       fs::remove(it->path(), ec);
       continue;
     }
-    struct stat st {};
-    if (::stat(it->path().c_str(), &st) != 0) continue;
     found.push_back({int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec, key,
                      uint64_t(st.st_size)});
   }
   if (ec) return Status::IOError("cannot list " + options_.dir + "/events: " + ec.message());
   std::sort(found.begin(), found.end(),
             [](const Found& a, const Found& b) { return a.mtime_ns < b.mtime_ns; });
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   for (const Found& f : found) {
     File& file = files_[f.key];
     file.bytes = f.bytes;
+    file.sha256 = named[f.key]->sha256;
     file.present = true;
     file.last_use = ++use_clock_;
     bytes_ += f.bytes;
     ++present_files_;
+  }
+  // An empty cache over a bucket with history: fetch the newest window now, so that the view
+  // its owner builds next reads Parquet (see the header).
+  if (options_.fetch_newest_at_open && present_files_ == 0 && !entries_.empty()) {
+    const ManifestEntry newest = entries_.rbegin()->second;
+    lock.unlock();
+    if (Status st = Fetch(newest); !st.ok()) {
+      spdlog::warn("history cache: fetching the newest window at start: {}", st.ToString());
+    }
+    lock.lock();
   }
   announced_files_ = present_files_ > 0;  // the view's owner builds it after Open
   PublishGauges();
@@ -199,7 +254,19 @@ Status HistoryCache::Init() {
   return Status::OK();
 }
 
-Status HistoryCache::LoadManifest() {
+Status HistoryCache::LockDir() {
+  const std::string path = options_.dir + "/LOCK";
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return Status::FromErrno("open " + path, errno);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return Status::FailedPrecondition("the history cache " + options_.dir +
+                                      " is in use by another sluice process (" + path +
+                                      " is locked); wait for it to end");
+  }
+  return Status::OK();
+}
+
+Status HistoryCache::LoadManifest(bool forget) {
   SLUICE_ASSIGN_OR_RETURN(std::vector<objstore::ObjectInfo> listed,
                           remote_->List(std::string(exporter::kManifestPrefix)));
   const fs::path mirror = fs::path(options_.dir) / "_manifest";
@@ -266,10 +333,54 @@ Status HistoryCache::LoadManifest() {
     known_entries_.insert(EntryName(e.key));
     entries_[{e.window_start_us, e.key}] = std::move(e);
   }
+  if (forget) {
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      const std::string name = EntryName(it->second.key);
+      if (names.contains(name)) {
+        ++it;
+      } else {
+        spdlog::info("history cache: {} is no longer in the manifest", it->second.key);
+        known_entries_.erase(name);
+        it = entries_.erase(it);
+      }
+    }
+  }
   return Status::OK();
 }
 
-Status HistoryCache::RefreshManifest() { return LoadManifest(); }
+Status HistoryCache::RefreshManifest() {
+  std::lock_guard lock(refresh_mu_);
+  Status st = LoadManifest(/*forget=*/true);
+  last_refresh_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  return st;
+}
+
+void HistoryCache::MaybeRefreshManifest() {
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const int64_t every = std::chrono::nanoseconds(options_.manifest_refresh).count();
+  if (now - last_refresh_ns_.load() < every) return;
+  std::unique_lock lock(refresh_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // another thread is at it
+  if (Status st = LoadManifest(/*forget=*/true); !st.ok()) {
+    spdlog::warn("history cache: listing the manifest again: {}", st.ToString());
+  }
+  last_refresh_ns_ = now;
+}
+
+void HistoryCache::Announce() {
+  {
+    std::lock_guard lock(mu_);
+    if (announced_files_ || present_files_ == 0) return;
+  }
+  if (!options_.on_first_file) return;
+  if (Status st = options_.on_first_file(); !st.ok()) {
+    spdlog::warn("history cache: rebuilding the events view for the first history file: {}",
+                 st.ToString());
+    return;  // tried again at the next Acquire
+  }
+  std::lock_guard lock(mu_);
+  announced_files_ = true;
+}
 
 void HistoryCache::PublishGauges() {
   bytes_gauge_.Set(static_cast<int64_t>(bytes_));
@@ -292,7 +403,8 @@ HistoryCacheStats HistoryCache::Stats() const {
 Status HistoryCache::Fetch(const ManifestEntry& entry) {
   static std::atomic<uint64_t> counter{0};
   const std::string tmp = options_.dir + "/tmp/" + EntryName(entry.key) + "." +
-                          std::to_string(counter.fetch_add(1)) + ".part";
+                          std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) +
+                          ".part";
   auto cleanup = [&tmp] { ::unlink(tmp.c_str()); };
   if (Status st = remote_->GetFile(entry.key, tmp); !st.ok()) {
     cleanup();
@@ -325,18 +437,27 @@ Status HistoryCache::Fetch(const ManifestEntry& entry) {
   const fs::path dest = PathOf(entry.key);
   std::error_code ec;
   fs::create_directories(dest.parent_path(), ec);
+  std::lock_guard lock(mu_);
+  // The window may have been exported again while it downloaded (AddExported put the new file
+  // in place): this download is stale then.
+  auto current = entries_.find({want.window_start_us, want.key});
+  if (current == entries_.end() || current->second.sha256 != want.sha256) {
+    cleanup();
+    return Status::Unavailable("history cache: " + entry.key +
+                               " was exported again while it was fetched; try again");
+  }
   fs::rename(tmp, dest, ec);
   if (ec) {
     cleanup();
     return Status::IOError("history cache: cannot move " + tmp + " to " + dest.string() + ": " +
                            ec.message());
   }
-  std::lock_guard lock(mu_);
   File& f = files_[entry.key];
   if (f.present) bytes_ -= f.bytes;
   if (!f.present) ++present_files_;
   f.present = true;
   f.bytes = digest->bytes;
+  f.sha256 = digest->sha256;
   bytes_ += f.bytes;
   stats_fetched_bytes_ += f.bytes;
   fetched_bytes_.Inc(f.bytes);
@@ -344,7 +465,7 @@ Status HistoryCache::Fetch(const ManifestEntry& entry) {
   return Status::OK();
 }
 
-void HistoryCache::MakeRoom() {
+void HistoryCache::MakeRoom(std::chrono::milliseconds wait) {
   std::vector<std::string> victims;
   {
     std::lock_guard lock(mu_);
@@ -365,10 +486,9 @@ void HistoryCache::MakeRoom() {
     }
   }
   if (victims.empty()) return;
-  std::unique_lock gate(gate_, std::defer_lock);
-  if (!gate.try_lock_for(options_.evict_wait)) {
+  if (!gate_.LockExclusive(wait)) {
     spdlog::debug("history cache: statements kept running for {} ms; removal postponed",
-                  options_.evict_wait.count());
+                  wait.count());
     return;
   }
   std::lock_guard lock(mu_);
@@ -387,11 +507,13 @@ void HistoryCache::MakeRoom() {
     evictions_.Inc();
   }
   PublishGauges();
+  gate_.UnlockExclusive();
 }
 
 Result<std::unique_ptr<query::HistoryLease>> HistoryCache::Acquire(
     int64_t from_us, int64_t to_us, std::chrono::steady_clock::time_point deadline) {
   const auto t0 = std::chrono::steady_clock::now();
+  MaybeRefreshManifest();
   std::vector<std::string> pinned;
   std::vector<ManifestEntry> to_fetch;
   std::vector<std::string> to_wait;
@@ -400,7 +522,7 @@ Result<std::unique_ptr<query::HistoryLease>> HistoryCache::Acquire(
     uint64_t total = 0;
     std::vector<const ManifestEntry*> needed;
     for (const auto& [k, e] : entries_) {
-      if (e.window_start_us >= to_us) break;
+      if (from_us >= to_us || e.window_start_us >= to_us) break;
       if (e.window_end_us <= from_us) continue;
       needed.push_back(&e);
       total += e.bytes;
@@ -416,7 +538,7 @@ Result<std::unique_ptr<query::HistoryLease>> HistoryCache::Acquire(
       File& f = files_[e->key];
       ++f.pins;
       pinned.push_back(e->key);
-      if (f.present && f.bytes == e->bytes) {
+      if (f.present && f.sha256 == e->sha256) {
         f.last_use = ++use_clock_;
         ++stats_hits_;
         hits_.Inc();
@@ -468,7 +590,7 @@ Result<std::unique_ptr<query::HistoryLease>> HistoryCache::Acquire(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     // Room is made after the downloads, so the bound holds again when Acquire returns (the
     // downloads are pinned, so they stay).
-    MakeRoom();
+    MakeRoom(options_.evict_wait);
     if (!first_error.ok()) return fail(first_error);
   }
   if (!to_wait.empty()) {
@@ -486,31 +608,27 @@ Result<std::unique_ptr<query::HistoryLease>> HistoryCache::Acquire(
       }
     }
   }
-  bool announce = false;
-  {
-    std::lock_guard lock(mu_);
-    if (present_files_ > 0 && !announced_files_) announce = announced_files_ = true;
-  }
-  if (announce && options_.on_first_file) options_.on_first_file();
-
-  std::shared_lock<std::shared_timed_mutex> shared(gate_, std::defer_lock);
-  if (!shared.try_lock_until(deadline)) {
+  Announce();
+  if (!gate_.LockShared(deadline)) {
     return fail(Status::DeadlineExceeded(
         "the query's time ran out while the history cache was removing files"));
   }
-  return std::unique_ptr<query::HistoryLease>(
-      new Lease(this, std::move(pinned), std::move(shared)));
+  return std::unique_ptr<query::HistoryLease>(new Lease(this, std::move(pinned)));
 }
 
 void HistoryCache::Unpin(const std::vector<std::string>& keys) {
-  std::lock_guard lock(mu_);
-  for (const std::string& key : keys) {
-    File& f = files_[key];
-    if (f.pins > 0) --f.pins;
-    f.last_use = ++use_clock_;
-    // The modification time is the use order across restarts (see Init).
-    if (f.present) (void)::utimensat(AT_FDCWD, PathOf(key).c_str(), nullptr, 0);
+  std::vector<std::string> used;
+  {
+    std::lock_guard lock(mu_);
+    for (const std::string& key : keys) {
+      File& f = files_[key];
+      if (f.pins > 0) --f.pins;
+      f.last_use = ++use_clock_;
+      if (f.present) used.push_back(PathOf(key));
+    }
   }
+  // The modification time is the use order across restarts (see Init).
+  for (const std::string& path : used) (void)::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
 }
 
 Status HistoryCache::AddExported(const ManifestEntry& entry, const std::string& local_file) {
@@ -525,9 +643,12 @@ Status HistoryCache::AddExported(const ManifestEntry& entry, const std::string& 
     known_entries_.insert(name);
   }
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp =
-      options_.dir + "/tmp/" + name + ".add." + std::to_string(counter.fetch_add(1));
-  SLUICE_RETURN_IF_ERROR(LinkOrCopy(local_file, tmp));
+  const std::string tmp = options_.dir + "/tmp/" + name + ".add." + std::to_string(::getpid()) +
+                          "-" + std::to_string(counter.fetch_add(1));
+  if (Status st = LinkOrCopy(local_file, tmp); !st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
   const fs::path dest = PathOf(entry.key);
   std::error_code ec;
   fs::create_directories(dest.parent_path(), ec);
@@ -537,7 +658,6 @@ Status HistoryCache::AddExported(const ManifestEntry& entry, const std::string& 
     return Status::IOError("history cache: cannot move " + tmp + " to " + dest.string() + ": " +
                            ec.message());
   }
-  bool announce = false;
   {
     std::lock_guard lock(mu_);
     File& f = files_[entry.key];
@@ -545,13 +665,13 @@ Status HistoryCache::AddExported(const ManifestEntry& entry, const std::string& 
     if (!f.present) ++present_files_;
     f.present = true;
     f.bytes = entry.bytes;
+    f.sha256 = entry.sha256;
     f.last_use = ++use_clock_;
     bytes_ += f.bytes;
-    if (!announced_files_) announce = announced_files_ = true;
     PublishGauges();
   }
-  MakeRoom();
-  if (announce && options_.on_first_file) options_.on_first_file();
+  MakeRoom(options_.evict_wait);
+  Announce();
   return Status::OK();
 }
 

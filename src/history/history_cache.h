@@ -11,7 +11,13 @@
 //
 // Which files: those named by manifest entries (export/manifest.h) whose window overlaps the
 // range. A fetched file must have the entry's size and SHA-256, else it is not used
-// (Corruption). Files in DIR/events that no entry names are removed at Open.
+// (Corruption). Files in DIR/events that no entry names, or of another size than their
+// entry's, are removed at Open. The manifest is listed again every manifest_refresh (at the
+// next Acquire), so windows another process exported are seen and deleted ones forgotten.
+// When the cache holds no file at Open but the manifest has entries, the newest window is
+// fetched at once: the DuckDB view leaves out a read_parquet() whose glob matches nothing, so
+// its owner needs a file before it builds the view (and the most recently used file is never
+// removed, so the glob keeps matching).
 //
 // Bound: the Parquet files kept total at most max_bytes, least recently used first out. The
 // files a query fetches are downloaded first and room is made after, so while they download
@@ -21,8 +27,13 @@
 // leased files alone exceed the bound, the cache holds more until their statements end.
 // Removing a file waits (up to evict_wait) until no statement is running, because DuckDB lists
 // the view's files when it plans a statement and opens them later: a file removed in between
-// would fail that statement. If statements keep running past evict_wait, the removal is left
-// for the next Acquire (the cache stays over its bound meanwhile; the gauge shows it).
+// would fail that statement. While a removal waits, new statements wait too (so removals are
+// not starved); if the running ones last past evict_wait, the removal is given up, and tried
+// again by the next Acquire or AddExported, and whenever the last running statement ends (the
+// cache stays over its bound meanwhile; the gauge shows it).
+//
+// Only one process may use DIR at a time (DIR/LOCK, an exclusive flock): Open refuses with
+// FailedPrecondition otherwise.
 //
 // Metrics (metrics::Default()): gauges sluice_history_cache_bytes, sluice_history_cache_files,
 // sluice_history_cache_max_bytes; counters sluice_history_cache_hits_total,
@@ -31,9 +42,10 @@
 // sluice_history_fetch_seconds (one per Acquire that fetched).
 //
 // Concurrency: thread-safe. Acquires that need the same missing file wait for one download.
-// A lease must be released on the thread that acquired it (it holds a shared lock).
+// A download in progress is not cut short by a deadline (the store's stall timeout bounds it).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -42,7 +54,6 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -60,10 +71,16 @@ struct HistoryCacheOptions {
   int parallel_fetches = 4;          // downloads at once for one Acquire
   // How long a removal waits for running statements (see above).
   std::chrono::milliseconds evict_wait{2000};
+  // At Open, when no file is cached but the manifest has entries: fetch the newest window (see
+  // the header). Tests of the LRU order turn it off.
+  bool fetch_newest_at_open = true;
+  // How often the remote manifest is listed again (--history-manifest-refresh).
+  std::chrono::milliseconds manifest_refresh{60'000};
   // Called (outside the cache's locks, on the acquiring thread) when the cache goes from no
-  // Parquet file to some, before Acquire/AddExported returns: the DuckDB view leaves out a
-  // read_parquet() whose glob matches nothing, so its owner must rebuild it.
-  std::function<void()> on_first_file;
+  // Parquet file to some after Open, before Acquire/AddExported returns: the DuckDB view
+  // leaves out a read_parquet() whose glob matches nothing, so its owner must rebuild it. A
+  // failure is logged and the call is repeated at the next Acquire.
+  std::function<Status()> on_first_file;
 };
 
 struct HistoryCacheStats {
@@ -103,8 +120,9 @@ class HistoryCache final : public query::HistoryGate {
   Result<std::unique_ptr<query::HistoryLease>> Acquire(
       int64_t from_us, int64_t to_us, std::chrono::steady_clock::time_point deadline) override;
 
-  // Lists the remote manifest again and reads the entries not known yet (written by another
-  // process): the store's error on failure.
+  // Lists the remote manifest again, reads the entries not known yet (written by another
+  // process) and forgets those gone from the bucket: the store's error on failure. Acquire
+  // calls it every manifest_refresh.
   Status RefreshManifest();
 
   HistoryCacheStats Stats() const;
@@ -112,6 +130,7 @@ class HistoryCache final : public query::HistoryGate {
  private:
   struct File {
     uint64_t bytes = 0;
+    std::string sha256;     // of the file on disk
     uint64_t last_use = 0;  // a tick of use_clock_; higher = more recent
     int pins = 0;
     bool present = false;   // on disk under DIR/events
@@ -119,16 +138,42 @@ class HistoryCache final : public query::HistoryGate {
   };
   class Lease;
 
+  // Statements share it; removing files takes it alone. A remover waiting keeps new
+  // statements out (for at most its wait), so removals are not starved by overlapping
+  // statements. Not tied to threads: a thread holding it shared that asks for it alone just
+  // waits its timeout out.
+  class ReadGate {
+   public:
+    bool LockShared(std::chrono::steady_clock::time_point deadline);
+    // True when no statement holds it any more.
+    bool UnlockShared();
+    bool LockExclusive(std::chrono::milliseconds wait);
+    void UnlockExclusive();
+
+   private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    int readers_ = 0;
+    int waiting_writers_ = 0;
+    bool writer_ = false;
+  };
+
   HistoryCache(HistoryCacheOptions options, objstore::ObjectStore* remote);
   Status Init();
-  Status LoadManifest();
+  Status LockDir();
+  // Reads the entries listed under _manifest/ that are not known yet (mirror first, then the
+  // bucket); with `forget`, drops known entries that are no longer listed.
+  Status LoadManifest(bool forget);
+  void MaybeRefreshManifest();
+  // Calls on_first_file if the cache went from no file to some and has not announced it.
+  void Announce();
   // Downloads `entry`'s object to DIR/tmp, checks its size and SHA-256, and renames it into
   // place. Runs without mu_.
   Status Fetch(const exporter::ManifestEntry& entry);
   // Removes unpinned files, least recently used first, until bytes_ <= max_bytes or none is
   // left to remove; the most recently used file stays (the view's glob must match a file).
-  // Takes gate_ exclusively (waits up to evict_wait). Called without mu_.
-  void MakeRoom();
+  // Takes gate_ alone, waiting up to `wait`. Called without mu_.
+  void MakeRoom(std::chrono::milliseconds wait);
   std::string PathOf(const std::string& key) const;
   void Unpin(const std::vector<std::string>& keys);
   void PublishGauges();  // mu_ held
@@ -136,8 +181,10 @@ class HistoryCache final : public query::HistoryGate {
   const HistoryCacheOptions options_;
   objstore::ObjectStore* const remote_;
 
-  // Readers (statements) share it; removing files takes it exclusively.
-  std::shared_timed_mutex gate_;
+  ReadGate gate_;
+  int lock_fd_ = -1;                         // DIR/LOCK, flocked while the cache is open
+  std::mutex refresh_mu_;                    // one manifest refresh at a time
+  std::atomic<int64_t> last_refresh_ns_{0};  // steady clock
 
   mutable std::mutex mu_;
   std::condition_variable fetched_cv_;  // a download ended
@@ -149,7 +196,7 @@ class HistoryCache final : public query::HistoryGate {
   uint64_t bytes_ = 0;                   // of present files
   uint64_t use_clock_ = 0;
   uint64_t present_files_ = 0;
-  bool announced_files_ = false;  // on_first_file was called (or the files were there at Open)
+  bool announced_files_ = false;  // on_first_file succeeded (or the files were there at Open)
   uint64_t stats_hits_ = 0, stats_misses_ = 0, stats_fetched_bytes_ = 0, stats_evictions_ = 0;
 
   metrics::Gauge& bytes_gauge_;

@@ -39,8 +39,10 @@ class CountingStore final : public objstore::ObjectStore {
   }
   Status GetFile(const std::string& k, const std::string& p) override {
     ++get_files;
+    // A slow download: the object's bytes as they were when it started, delivered late.
+    Status st = inner_->GetFile(k, p);
     if (get_delay.count() > 0) std::this_thread::sleep_for(get_delay);
-    return inner_->GetFile(k, p);
+    return st;
   }
   Result<std::string> GetBytes(const std::string& k) override {
     ++get_bytes;
@@ -98,7 +100,11 @@ class HistoryCacheTest : public ::testing::Test {
     o.dir = tmp_.path() + "/cache";
     o.max_bytes = max_bytes;
     o.evict_wait = std::chrono::milliseconds(50);
-    o.on_first_file = [this] { ++first_file_calls_; };
+    o.fetch_newest_at_open = false;
+    o.on_first_file = [this] {
+      ++first_file_calls_;
+      return Status::OK();
+    };
     return o;
   }
   std::unique_ptr<HistoryCache> Open(HistoryCacheOptions o) {
@@ -253,7 +259,7 @@ TEST_F(HistoryCacheTest, ARemovalWaitsForRunningStatementsOnOtherThreads) {
   std::thread statement([&] {
     // A statement reading window 1 runs: DuckDB may have listed window 0's file too.
     auto lease = cache->Acquire(kT0 + kWindow, kT0 + 2 * kWindow, Later());
-    ASSERT_TRUE(lease.ok());
+    EXPECT_TRUE(lease.ok()) << lease.status().ToString();
     leased.set_value();
     release.get_future().wait();
   });
@@ -364,6 +370,86 @@ TEST_F(HistoryCacheTest, AnUnreadableManifestEntryFailsOpen) {
   EXPECT_NE(c.status().message().find("_manifest/events-20240501T1210Z-disk.json"),
             std::string::npos)
       << c.status().ToString();
+}
+
+TEST_F(HistoryCacheTest, OneProcessAtATimeUsesTheDirectory) {
+  auto cache = Open(Options());
+  ASSERT_TRUE(cache);
+  auto second = HistoryCache::Open(Options(), remote_.get());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos);
+  cache.reset();
+  EXPECT_TRUE(HistoryCache::Open(Options(), remote_.get()).ok());
+}
+
+// A removal given up while statements ran is done when the last one ends.
+TEST_F(HistoryCacheTest, TheBoundIsRestoredWhenTheLastStatementEnds) {
+  for (int i = 0; i < 3; ++i) Export(kT0 + i * kWindow, 1000);
+  auto cache = Open(Options(1500));  // one file
+  ASSERT_TRUE(cache);
+  auto a = cache->Acquire(kT0, kT0 + kWindow, Later());
+  auto b = cache->Acquire(kT0 + kWindow, kT0 + 2 * kWindow, Later());
+  auto c = cache->Acquire(kT0 + 2 * kWindow, kT0 + 3 * kWindow, Later());
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(cache->Stats().files, 3u);  // all leased: nothing may go
+  a->reset();
+  b->reset();
+  EXPECT_EQ(cache->Stats().files, 3u);  // c still runs
+  c->reset();
+  EXPECT_EQ(cache->Stats().files, 1u);
+  EXPECT_LE(cache->Stats().bytes, 1500u);
+}
+
+// An empty cache over a bucket with history fetches the newest window at Open, so the view
+// built next reads Parquet.
+TEST_F(HistoryCacheTest, AnEmptyCacheFetchesTheNewestWindowAtOpen) {
+  for (int i = 0; i < 3; ++i) Export(kT0 + i * kWindow, 1000);
+  HistoryCacheOptions o = Options();
+  o.fetch_newest_at_open = true;
+  auto cache = Open(o);
+  ASSERT_TRUE(cache);
+  EXPECT_EQ(remote_->get_files, 1);
+  EXPECT_TRUE(Cached(*cache, kT0 + 2 * kWindow));
+  EXPECT_EQ(first_file_calls_, 0);  // there at Open: the view is built with it
+}
+
+// Windows exported by another process appear, and deleted ones are forgotten, at the next
+// Acquire after manifest_refresh.
+TEST_F(HistoryCacheTest, TheManifestIsListedAgain) {
+  Export(kT0, 1000);
+  HistoryCacheOptions o = Options();
+  o.manifest_refresh = std::chrono::milliseconds(1);
+  auto cache = Open(o);
+  ASSERT_TRUE(cache);
+  Export(kT0 + kWindow, 1000);
+  ASSERT_TRUE(bucket_->Delete(exporter::ManifestKey(kT0, "disk")).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(cache->Acquire(INT64_MIN, INT64_MAX, Later()).ok());
+  EXPECT_EQ(cache->Stats().entries, 1u);
+  EXPECT_TRUE(Cached(*cache, kT0 + kWindow));
+  EXPECT_FALSE(Cached(*cache, kT0));
+}
+
+// A download of a window's old file that ends after the exporter placed its new file is
+// dropped: the new file stays.
+TEST_F(HistoryCacheTest, AStaleDownloadDoesNotReplaceANewerExport) {
+  Export(kT0, 1000, 'a');
+  auto cache = Open(Options());
+  ASSERT_TRUE(cache);
+  remote_->get_delay = std::chrono::milliseconds(300);
+  auto query = std::async(std::launch::async,
+                          [&] { return cache->Acquire(kT0, kT0 + kWindow, Later()).status(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ManifestEntry newer = Export(kT0, 1200, 'b');
+  ASSERT_TRUE(cache->AddExported(newer, tmp_.path() + "/upload.bin").ok());
+  Status st = query.get();
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_EQ(fs::file_size(fs::path(tmp_.path()) / "cache" / exporter::ParquetKey(kT0, "disk")),
+            1200u);
+  remote_->get_delay = std::chrono::milliseconds(0);
+  EXPECT_TRUE(cache->Acquire(kT0, kT0 + kWindow, Later()).ok());
+  EXPECT_EQ(remote_->get_files, 1);  // the new file needed no download
 }
 
 }  // namespace

@@ -343,7 +343,8 @@ Result<std::unique_ptr<AzureBlob>> AzureBlob::Open(const AzureBlobOptions& optio
 AzureBlob::AzureBlob(AzureBlobOptions options, std::string key_bytes)
     : options_(std::move(options)),
       key_bytes_(std::move(key_bytes)),
-      client_(std::make_unique<http::Client>(options_.connect_timeout, options_.stall_timeout)) {
+      client_(std::make_unique<http::Client>("azure", options_.connect_timeout,
+                                             options_.stall_timeout)) {
   size_t path_start = options_.endpoint.find('/', options_.endpoint.find("://") + 3);
   base_url_ = options_.endpoint.substr(0, path_start);
   if (path_start != std::string::npos) base_path_ = options_.endpoint.substr(path_start);

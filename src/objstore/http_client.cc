@@ -148,8 +148,14 @@ std::string Response::Header(const std::string& lower_case_name) const {
   return it != headers.end() ? it->second : "";
 }
 
-Client::Client(std::chrono::seconds connect_timeout, std::chrono::seconds stall_timeout)
-    : connect_timeout_(connect_timeout), stall_timeout_(stall_timeout) {
+Client::Client(std::string service, std::chrono::seconds connect_timeout,
+               std::chrono::seconds stall_timeout)
+    : service_(std::move(service)),
+      in_flight_(metrics::Default().GetGauge("sluice_objstore_requests_in_flight",
+                                             "Object store requests being sent or answered",
+                                             {{"service", service_}})),
+      connect_timeout_(connect_timeout),
+      stall_timeout_(stall_timeout) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
@@ -174,6 +180,31 @@ void Client::Release(Handle h) {
   curl_easy_reset(h.get());
   std::lock_guard<std::mutex> lock(mu_);
   if (idle_.size() < kMaxIdleHandles) idle_.push_back(std::move(h));
+}
+
+void Client::Count(const Request& req, const std::string& result, double seconds, CURL* c) {
+  metrics::Registry& reg = metrics::Default();
+  reg.GetCounter("sluice_objstore_requests_total",
+                 "Object store requests (each retry counts), by answer",
+                 {{"service", service_}, {"method", req.method}, {"result", result}})
+      .Inc();
+  reg.GetHistogram("sluice_objstore_request_seconds", "Time of one object store request",
+                   {{"service", service_}, {"method", req.method}},
+                   {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120})
+      .Observe(seconds);
+  curl_off_t up = 0, down = 0;
+  curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &up);
+  curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &down);
+  if (up > 0) {
+    reg.GetCounter("sluice_objstore_sent_bytes_total", "Body bytes sent to the object store",
+                   {{"service", service_}})
+        .Inc(static_cast<uint64_t>(up));
+  }
+  if (down > 0) {
+    reg.GetCounter("sluice_objstore_received_bytes_total",
+                   "Body bytes received from the object store", {{"service", service_}})
+        .Inc(static_cast<uint64_t>(down));
+  }
 }
 
 Status Client::Send(const Request& req, Response* resp) {
@@ -227,8 +258,14 @@ Status Client::Send(const Request& req, Response* resp) {
   } else if (req.method != "GET") {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   }
+  in_flight_.Add(1);
+  const auto t0 = std::chrono::steady_clock::now();
   CURLcode rc = curl_easy_perform(c);
+  in_flight_.Add(-1);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // After a failure the handle is dropped, with a connection that may be broken.
+  if (!t.local_error.ok() || rc != CURLE_OK) Count(req, "network", seconds, c);
   if (!t.local_error.ok()) return t.local_error;
   if (rc != CURLE_OK) {
     resp->network_retryable = RetryableCurlCode(rc);
@@ -236,6 +273,7 @@ Status Client::Send(const Request& req, Response* resp) {
                                (errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+  Count(req, std::to_string(resp->status / 100) + "xx", seconds, c);
   Release(std::move(h));
   return Status::OK();
 }

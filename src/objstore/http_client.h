@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
 
@@ -59,9 +60,16 @@ struct Response {
 
 // Sends requests over a pool of curl handles, so that connections (and TLS sessions) are
 // reused. Thread-safe.
+//
+// Metrics (metrics::Default(), label service = `service`): sluice_objstore_requests_total
+// {service, method, result = 2xx|3xx|4xx|5xx|network}, sluice_objstore_requests_in_flight,
+// sluice_objstore_sent_bytes_total, sluice_objstore_received_bytes_total,
+// sluice_objstore_request_seconds {service, method}.
 class Client {
  public:
-  Client(std::chrono::seconds connect_timeout, std::chrono::seconds stall_timeout);
+  // `service` labels the metrics: "s3", "azure".
+  Client(std::string service, std::chrono::seconds connect_timeout,
+         std::chrono::seconds stall_timeout);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -76,6 +84,11 @@ class Client {
   Handle Acquire();
   void Release(Handle h);
 
+  // Counts one finished exchange in the metrics.
+  void Count(const Request& req, const std::string& result, double seconds, CURL* c);
+
+  const std::string service_;
+  metrics::Gauge& in_flight_;
   const std::chrono::seconds connect_timeout_;
   const std::chrono::seconds stall_timeout_;
   std::mutex mu_;

@@ -177,7 +177,8 @@ Result<S3Options> S3OptionsFromUrl(const std::string& url, const EnvLookup& env)
 
 S3::S3(S3Options options)
     : options_(std::move(options)),
-      client_(std::make_unique<http::Client>(options_.connect_timeout, options_.stall_timeout)) {}
+      client_(
+          std::make_unique<http::Client>("s3", options_.connect_timeout, options_.stall_timeout)) {}
 S3::~S3() = default;
 
 Result<std::unique_ptr<S3>> S3::Open(const S3Options& options) {

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/temp_dir.h"
 #include "objstore/s3.h"
 
@@ -582,6 +583,32 @@ TEST(S3Retries, RetriesOn5xxAnd429ThenSucceeds) {
   EXPECT_TRUE(put.ok()) << put.ToString();
   EXPECT_EQ((*s3)->counters().retries, 2u);
   EXPECT_EQ(server.requests().size(), 3u);
+}
+
+// Every exchange is counted in /metrics by its answer, and the bytes it moved.
+TEST(S3Metrics, RequestsAreCountedByAnswer) {
+  RecordingServer server;
+  Result<std::unique_ptr<S3>> s3 = S3::Open(RetryOptions(server.endpoint()));
+  ASSERT_TRUE(s3.ok());
+  auto value = [](const std::string& series) -> uint64_t {
+    const std::string text = metrics::Default().RenderPrometheus();
+    const size_t at = text.find("\n" + series + " ");
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + series.size() + 2));
+  };
+  const std::string ok_puts =
+      "sluice_objstore_requests_total{service=\"s3\",method=\"PUT\",result=\"2xx\"}";
+  const std::string failed_puts =
+      "sluice_objstore_requests_total{service=\"s3\",method=\"PUT\",result=\"5xx\"}";
+  const std::string sent = "sluice_objstore_sent_bytes_total{service=\"s3\"}";
+  const uint64_t ok0 = value(ok_puts), failed0 = value(failed_puts), sent0 = value(sent);
+  server.FailNext({{"503 Slow Down", ErrorXml("SlowDown", "Please reduce your request rate.")}});
+  ASSERT_TRUE((*s3)->PutBytes("k", std::string(1000, 'x')).ok());
+  EXPECT_EQ(value(ok_puts), ok0 + 1);
+  EXPECT_EQ(value(failed_puts), failed0 + 1);
+  EXPECT_EQ(value(sent), sent0 + 2000);  // the body went twice
+  EXPECT_NE(metrics::Default().RenderPrometheus().find(
+                "sluice_objstore_requests_in_flight{service=\"s3\"} 0"),
+            std::string::npos);
 }
 
 TEST(S3Retries, GivesUpWithTheServiceMessage) {

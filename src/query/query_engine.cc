@@ -205,17 +205,18 @@ QueryReply QueryEngine::RunQuery(Worker& worker, const std::string& sql) {
   if (Status st = CheckSqlText(sql, options_.max_sql_bytes); !st.ok()) {
     return Reply(QueryOutcome::kInvalid, std::move(st));
   }
-  // Layer 4: the watchdog covers fetching history, preparing, running, fetching and rendering.
-  const uint64_t ticket = watchdog_.Arm(worker.conn.get(), t0 + options_.timeout);
   // History from a bucket: the files of the received_at range the statement can read are made
   // local before it is planned (DuckDB lists the view's files when it plans), and kept until
-  // it ends. Before BEGIN, so the transaction sees the view as rebuilt for a first file.
+  // it ends. Before BEGIN, so the transaction sees the view as rebuilt for a first file. The
+  // watchdog covers the analysis (a statement on this connection); the fetch has the deadline.
   std::unique_ptr<HistoryLease> history;
   if (history_ != nullptr) {
-    if (QueryReply refused = AcquireHistory(worker, sql, t0, &history);
-        refused.outcome != QueryOutcome::kOk) {
-      const bool timed_out = watchdog_.Disarm(ticket);
+    const uint64_t analysis = watchdog_.Arm(worker.conn.get(), t0 + options_.timeout);
+    QueryReply refused = AcquireHistory(worker, sql, t0, &history);
+    const bool timed_out = watchdog_.Disarm(analysis);
+    if (refused.outcome != QueryOutcome::kOk) {
       (void)worker.conn->Exec("ROLLBACK");  // an interrupted analysis may leave one open
+      if (stopping_) return Reply(QueryOutcome::kBusy, ShuttingDown());
       if (timed_out) return Reply(QueryOutcome::kTimeout, TimedOut(options_.timeout));
       return refused;
     }
@@ -224,10 +225,12 @@ QueryReply QueryEngine::RunQuery(Worker& worker, const std::string& sql) {
   if (!worker.conn->Exec("BEGIN TRANSACTION READ ONLY").ok()) {
     EndTransaction(worker);  // a transaction left open: roll it back (or reconnect) and retry
     if (Status st = worker.conn->Exec("BEGIN TRANSACTION READ ONLY"); !st.ok()) {
-      watchdog_.Disarm(ticket);
       return Reply(QueryOutcome::kError, st);
     }
   }
+  // Layer 4: the watchdog covers preparing, running, fetching and rendering (armed on the
+  // connection EndTransaction may just have replaced).
+  const uint64_t ticket = watchdog_.Arm(worker.conn.get(), t0 + options_.timeout);
 
   QueryReply reply = [&]() -> QueryReply {
     duckdb_connection conn = worker.conn->get();
@@ -308,9 +311,9 @@ QueryReply QueryEngine::AcquireHistory(Worker& worker, const std::string& sql,
                                        std::unique_ptr<HistoryLease>* lease) {
   Result<EventsRange> range = EventsRangeOf(*worker.conn, sql);
   if (!range.ok()) return Reply(QueryOutcome::kError, range.status());
-  if (!range->reads_events || range->from_us >= range->to_us) {
-    return Reply(QueryOutcome::kOk, QueryResultJson{});
-  }
+  // Also for an empty range: the lease then pins nothing, but keeps files from being removed
+  // while the statement plans the view (DuckDB lists every cached file).
+  if (!range->reads_events) return Reply(QueryOutcome::kOk, QueryResultJson{});
   auto acquired = history_->Acquire(range->from_us, range->to_us, t0 + options_.timeout);
   if (acquired.ok()) {
     *lease = std::move(acquired).value();
@@ -324,6 +327,8 @@ QueryReply QueryEngine::AcquireHistory(Worker& worker, const std::string& sql,
       return Reply(QueryOutcome::kTimeout, TimedOut(options_.timeout));
     case StatusCode::kCorruption:
     case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:  // an entry whose object is gone: not fixed by a retry
+    case StatusCode::kPermissionDenied:
       return Reply(QueryOutcome::kError, std::move(st));
     default:  // the object store is unreachable or failing: worth a retry
       return Reply(QueryOutcome::kBusy,

@@ -152,6 +152,43 @@ const ClockFunction* FindClockFunction(std::string_view name) {
   return nullptr;
 }
 
+// Table functions that read no table (files, metadata, generated rows), so cannot read
+// `events`: every other table function in a statement makes it read every window.
+bool ReadsNoTable(std::string_view name) {
+  static constexpr std::array<std::string_view, 24> kNames = {"range",
+                                                              "generate_series",
+                                                              "unnest",
+                                                              "glob",
+                                                              "read_parquet",
+                                                              "parquet_scan",
+                                                              "parquet_metadata",
+                                                              "parquet_schema",
+                                                              "parquet_file_metadata",
+                                                              "parquet_kv_metadata",
+                                                              "read_csv",
+                                                              "read_csv_auto",
+                                                              "sniff_csv",
+                                                              "read_json",
+                                                              "read_json_auto",
+                                                              "read_json_objects",
+                                                              "read_ndjson",
+                                                              "read_ndjson_auto",
+                                                              "read_ndjson_objects",
+                                                              "read_text",
+                                                              "read_blob",
+                                                              "json_each",
+                                                              "json_tree",
+                                                              "test_all_types"};
+  static constexpr std::array<std::string_view, 2> kPrefixes = {"duckdb_", "pragma_"};
+  if (std::any_of(kNames.begin(), kNames.end(),
+                  [&](std::string_view n) { return IEquals(n, name); })) {
+    return true;
+  }
+  return std::any_of(kPrefixes.begin(), kPrefixes.end(), [&](std::string_view p) {
+    return name.size() > p.size() && IEquals(name.substr(0, p.size()), p);
+  });
+}
+
 // The SQL keywords (current_date, …) that DuckDB's parser leaves as column references and its
 // binder turns into clock functions when no column of that name is in scope.
 bool IsClockKeyword(std::string_view name) {
@@ -346,7 +383,20 @@ Status Analyzer::Walk(element e, int depth) {
   }
   if (StringField(o, "class") == "FUNCTION") {
     const std::string_view name = StringField(o, "function_name");
-    if (IEquals(name, "query") || IEquals(name, "query_table")) dynamic_sql_ = true;
+    if (IEquals(name, "query") || IEquals(name, "query_table") ||
+        IEquals(name, "json_execute_serialized_sql")) {
+      dynamic_sql_ = true;
+    }
+  }
+  if (type == "TABLE_FUNCTION") {
+    // A table function may read `events` without naming it as a table: DuckDB's table macros
+    // (histogram(events, col) runs query_table('events')), json_execute_serialized_sql(…).
+    // Only functions known to read no table pass; any other reads everything.
+    element fn;
+    if (o["function"].get(fn) != simdjson::SUCCESS || !fn.is_object() ||
+        !ReadsNoTable(StringField(AsObject(fn), "function_name"))) {
+      dynamic_sql_ = true;
+    }
   }
   return WalkFields(o, depth, {});
 }
@@ -601,7 +651,11 @@ Result<bool> Analyzer::IsConstant(element expr, int depth, bool* moves_with_cloc
       return is_function;
     }
     if (cls == "FUNCTION") {
-      if (FindClockFunction(StringField(o, "function_name")) != nullptr) *moves_with_clock = true;
+      const std::string_view fn = StringField(o, "function_name");
+      if (FindClockFunction(fn) != nullptr) *moves_with_clock = true;
+      // age(x) is x's distance from today's midnight: it moves with the clock, but not as a
+      // timestamp does, so no slack would be right. Not a bound.
+      if (IEquals(fn, "age")) return false;
     } else if (cls != "CONSTANT" && cls != "CAST" && cls != "OPERATOR" && cls != "CASE" &&
                cls != "COMPARISON" && cls != "CONJUNCTION") {
       return false;

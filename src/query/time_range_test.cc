@@ -472,5 +472,33 @@ TEST_F(TimeRangeTest, FailsOnlyWhenDuckDbDoes) {
   EXPECT_TRUE(EventsRangeOf(*conn_, "SELECT * FROM events").ok());
 }
 
+// A table function can read `events` without naming the table: DuckDB's table macros run
+// query_table() on an argument, json_execute_serialized_sql runs a serialized statement. Any
+// table function not known to read no table reads every window.
+TEST_F(TimeRangeTest, TableFunctionsThatMayReadEventsReadEverything) {
+  ExpectUnbounded("SELECT * FROM histogram(events, received_at)");
+  ExpectUnbounded("SELECT * FROM histogram_values(events, received_at)");
+  ExpectUnbounded(
+      "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT count(*) FROM "
+      "events'))");
+  ExpectUnbounded("SELECT * FROM some_future_macro(1) WHERE " +
+                  HalfOpen("received_at", kMay1Sql, kMay2Sql));
+  // Those that read files, metadata or generated rows do not.
+  ExpectNoEvents("SELECT * FROM range(10)");
+  ExpectNoEvents("SELECT * FROM generate_series(1, 3)");
+  ExpectNoEvents("SELECT * FROM duckdb_tables()");
+  ExpectNoEvents("SELECT * FROM pragma_table_info('events_1m')");
+  ExpectRange(
+      "SELECT count(*) FROM events, range(3) WHERE " + HalfOpen("received_at", kMay1Sql, kMay2Sql),
+      kMay1, kMay2);
+}
+
+// age(x) moves with the clock, but not as a timestamp does: it bounds nothing.
+TEST_F(TimeRangeTest, AgeIsNotABound) {
+  ExpectUnbounded(
+      "SELECT count(*) FROM events WHERE received_at > TIMESTAMPTZ '2024-05-01' + "
+      "age(TIMESTAMPTZ '2024-01-01')");
+}
+
 }  // namespace
 }  // namespace sluice::query
