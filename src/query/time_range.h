@@ -35,7 +35,9 @@
 // expressions of received_at (received_at::DATE = …) and bounds in an enclosing query are
 // ignored, which widens the answer. TABLESAMPLE / USING SAMPLE, ASOF, POSITIONAL, SEMI and ANTI
 // joins, and renamed columns (events AS e(a, b, …)) leave the affected reference unbounded.
-// Dynamic SQL (query('…'), query_table('…')) reads all of events. Text that does not serialize
+// Dynamic SQL (query('…'), query_table('…'), json_execute_serialized_sql) and any table
+// function not known to read no table (DuckDB's table macros, e.g. histogram(events, col),
+// read their argument) read all of events. Text that does not serialize
 // (syntax errors, DESCRIBE, SUMMARIZE, …) reads all of events when it contains the word
 // `events` (or `query`/`query_table`), nothing otherwise. Other views defined over `events`
 // are not followed.
