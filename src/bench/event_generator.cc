@@ -55,10 +55,16 @@ std::string RandomHex(Rng& rng, size_t digits) {
   return s;
 }
 
+// A version-4-shaped UUID (for anonymousIds): xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx, V in 8..b.
 std::string RandomUuid(Rng& rng) {
-  char id[kMessageIdLength];
-  FormatMessageId(rng.Next(), rng.Next() >> 2, id);
-  return std::string(id, kMessageIdLength);
+  const uint64_t hi = rng.Next(), lo = rng.Next() >> 2;
+  std::string id(36, '-');
+  PutHex(hi >> 32, 8, id.data());
+  PutHex(hi >> 16, 4, id.data() + 9);
+  PutHex(0x4000 | (hi & 0x0fff), 4, id.data() + 14);
+  PutHex(0x8000 | ((lo >> 48) & 0x3fff), 4, id.data() + 19);
+  PutHex(lo, 12, id.data() + 24);
+  return id;
 }
 
 // Appends JSON with commas placed automatically. Strings written here are escaped.
@@ -559,27 +565,39 @@ void AppendProse(Rng& rng, size_t n, std::string* out) {
   }
 }
 
-// What follows the messageId's counter in every event:
-// `","userId":"usr_` + 12 hex digits + `","timestamp":"` + ts + `"}`.
+// What follows the messageId's seq in every event:
+// `","userId":"usr_` + 12 hex digits + `","timestamp":"` + ts + `"}`; in gzip bodies the `"`
+// after the seq is followed by spaces up to kMaxSeqDigits (see the header).
 constexpr std::string_view kUserKey = "\",\"userId\":\"usr_";
 constexpr size_t kUserDigits = 12;
 constexpr std::string_view kTimestampKey = "\",\"timestamp\":\"";
-// A messageId is a per-run part (kept in the template, so it compresses) and the counter.
-constexpr size_t kIdCounterDigits = 12;
-constexpr size_t kIdRunPartLength = kMessageIdLength - kIdCounterDigits;
-constexpr uint64_t kMaxSeq = uint64_t{1} << 48;  // the run part is constant below this
+// Tail size used to aim templates at event_bytes: a seq of a few million has 7 digits.
+constexpr size_t kTypicalSeqDigits = 7;
 constexpr size_t kTailBytes =
-    kIdCounterDigits + kUserKey.size() + kUserDigits + kTimestampKey.size() + kTimestampLength + 2;
+    kTypicalSeqDigits + kUserKey.size() + kUserDigits + kTimestampKey.size() + kTimestampLength + 2;
 
-// Appends the counter of the messageId, the userId and the timestamp key (not its value).
-void AppendTailHead(uint64_t seq, uint64_t user, std::string* out) {
-  char digits[kIdCounterDigits];
-  PutHex(seq, kIdCounterDigits, digits);
-  out->append(digits, kIdCounterDigits);
-  out->append(kUserKey);
-  PutHex(user, kUserDigits, digits);
-  out->append(digits, kUserDigits);
+// Appends the seq of the messageId, the userId and the timestamp key (not its value); with
+// `pad`, spaces after the messageId's closing quote make the seq part kMaxSeqDigits + 1 bytes
+// long. Returns the number of padding spaces.
+size_t AppendTailHead(uint64_t seq, uint64_t user, bool pad, std::string* out) {
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), seq);
+  const auto n = static_cast<size_t>(end - digits);
+  out->append(digits, n);
+  size_t spaces = 0;
+  if (pad) {
+    spaces = kMaxSeqDigits > n ? kMaxSeqDigits - n : 0;
+    out->push_back('"');
+    out->append(spaces, ' ');
+    out->append(kUserKey.substr(1));
+  } else {
+    out->append(kUserKey);
+  }
+  char user_digits[kUserDigits];
+  PutHex(user, kUserDigits, user_digits);
+  out->append(user_digits, kUserDigits);
   out->append(kTimestampKey);
+  return spaces;
 }
 
 }  // namespace
@@ -618,17 +636,19 @@ std::string FormatTimestamp(int64_t wall_micros) {
   return std::string(buf, kTimestampLength);
 }
 
-void FormatMessageId(uint64_t run_id, uint64_t seq, char (&out)[kMessageIdLength]) {
-  // xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx, V in 8..b (RFC 4122 variant).
-  PutHex(run_id >> 32, 8, out);
-  out[8] = '-';
-  PutHex(run_id >> 16, 4, out + 9);
-  out[13] = '-';
-  PutHex(0x4000 | (run_id & 0x0fff), 4, out + 14);
-  out[18] = '-';
-  PutHex(0x8000 | ((seq >> 48) & 0x3fff), 4, out + 19);
-  out[23] = '-';
-  PutHex(seq, 12, out + 24);
+std::string MessageId(std::string_view id_prefix, uint64_t seq) {
+  std::string id(id_prefix);
+  id.push_back('-');
+  id.append(std::to_string(seq));
+  return id;
+}
+
+bool ValidIdPrefix(std::string_view prefix) {
+  if (prefix.empty() || prefix.size() > kMaxIdPrefixLength) return false;
+  return std::all_of(prefix.begin(), prefix.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ':' ||
+           c == '-';
+  });
 }
 
 EventGenerator::EventGenerator(const EventGeneratorOptions& options) : options_(options) {
@@ -638,9 +658,8 @@ EventGenerator::EventGenerator(const EventGeneratorOptions& options) : options_(
       kChainLength;
   Rng rng(Rng::Mix(options_.seed ^ 0x5eedULL));
   const std::vector<Product> catalog = MakeCatalog(rng, 200);
-  char id[kMessageIdLength];
-  FormatMessageId(options_.run_id, 0, id);
-  const std::string_view id_run_part(id, kIdRunPartLength);
+  SLUICE_CHECK(ValidIdPrefix(options_.id_prefix));
+  const std::string id_run_part = options_.id_prefix + "-";
   templates_.resize(options_.template_count);
 
   // Each template aims at event_bytes ±15%; `excess` carries what earlier templates could not
@@ -671,7 +690,8 @@ EventGenerator::EventGenerator(const EventGeneratorOptions& options) : options_(
 void EventGenerator::Precompress() {
   // What sits between two templates of a chain: the tail with its unknown id, user and timestamp,
   // then the separator.
-  const std::string tail = std::string(kIdCounterDigits, kGapWildcard) + std::string(kUserKey) +
+  const std::string tail = std::string(kMaxSeqDigits + 1, kGapWildcard) +
+                           std::string(kUserKey.substr(1)) +
                            std::string(kUserDigits, kGapWildcard) + std::string(kTimestampKey) +
                            std::string(kTimestampLength, kGapWildcard) + "\"}";
   const int level = options_.gzip_level;
@@ -712,7 +732,7 @@ size_t EventGenerator::AppendEvent(uint64_t seq, std::string_view timestamp,
   const Template& t = TemplateFor(BodyFormat::kSingle, seq, 0);
   const size_t before = out->size();
   out->append(t.prefix);
-  AppendTailHead(seq, UserFor(seq), out);
+  AppendTailHead(seq, UserFor(seq), /*pad=*/false, out);
   out->append(timestamp);
   out->append("\"}");
   return out->size() - before;
@@ -726,7 +746,7 @@ BodyBuilder::BodyBuilder(const EventGenerator& generator, BodyFormat format, boo
 void BodyBuilder::Tail(uint64_t seq, std::string_view ts, bool with_sent_at) {
   SLUICE_DCHECK(seq < kMaxSeq);
   tail_.clear();
-  AppendTailHead(seq, generator_.UserFor(seq), &tail_);
+  tail_padding_ = AppendTailHead(seq, generator_.UserFor(seq), gzip_, &tail_);
   tail_.append(ts);
   if (with_sent_at) {
     tail_.append("\",\"sentAt\":\"");
@@ -773,7 +793,7 @@ BodyBuilder::Built BodyBuilder::Build(uint64_t first_seq, int count, int64_t wal
     Tail(seq, ts, sent_at);
     literal(tail_);
     if (format_ == BodyFormat::kNdjson) literal("\n");
-    built.event_bytes += t.prefix.size() + tail_.size();
+    built.event_bytes += t.prefix.size() + tail_.size() - tail_padding_;
     ++built.events;
   }
   if (format_ == BodyFormat::kBatch) {

@@ -9,9 +9,9 @@
 // Templates form chains of kChainLength; a multi-event body walks whole chains in order, and
 // each chain is compressed as one stream, so gzip bodies get the ratio of real batch gzip.
 //
-// Shape of every event: {...,"messageId":"<uuid>","userId":"usr_<12 hex>","timestamp":"<ISO-8601
-// ms>"} — the fields that change are last, so a template is a fixed prefix (up to the run's part
-// of the id) plus an 81-byte tail (id counter, user, timestamp).
+// Shape of every event: {...,"messageId":"<prefix>-<seq>","userId":"usr_<12 hex>","timestamp":
+// "<ISO-8601 ms>"} — the fields that change are last, so a template is a fixed prefix (up to and
+// including "<prefix>-") plus a tail (the seq in decimal, user, timestamp).
 //
 // Users: every event has a userId, drawn from a population of options.users; events come in
 // sessions of kSessionEvents consecutive seqs by one user (UserFor), so a user does several
@@ -22,8 +22,13 @@
 // Guarantees:
 //  - Deterministic: the same options give the same templates and the same bodies for the same
 //    (first_seq, count, time).
-//  - messageId is a UUID-shaped string made of run_id and seq, unique for every seq < 2^48 of
-//    one run_id (give each run a fresh run_id so a server's dedup window never sees repeats).
+//  - messageId is "<id_prefix>-<seq>", seq in decimal without leading zeros (MessageId()), so a
+//    checker can rebuild the ids of a run from its prefix and seq ranges; unique for every
+//    seq < kMaxSeq of one id_prefix (give each run a fresh prefix so a server's dedup window
+//    never sees repeats).
+//  - gzip bodies: the spliced stream needs a fixed-length tail, so there the closing quote of
+//    the messageId is followed by JSON whitespace up to kMaxSeqDigits (insignificant to any
+//    parser; the messageId itself is the same). Plain bodies have no padding.
 //  - Sizes: each template is padded (a `description` / `bio` text field) towards
 //    event_bytes with ±15% spread, balanced so the pool's mean is event_bytes. Targets below the
 //    natural size of an event (~1.1–1.6 KB) give the natural size; MeanEventBytes() says what
@@ -51,7 +56,8 @@ enum class EventMix {
 struct EventGeneratorOptions {
   size_t event_bytes = 2048;  // target mean size of one event's JSON
   uint64_t seed = 1;
-  uint64_t run_id = 1;  // goes into every messageId
+  // Every messageId is id_prefix + "-" + seq; [A-Za-z0-9_.:-], 1 to kMaxIdPrefixLength chars.
+  std::string id_prefix = "bench";
   EventMix mix = EventMix::kWebShop;
   size_t template_count = 1024;  // rounded up to a multiple of kChainLength
   bool precompress = false;      // also build the gzip segments BodyBuilder needs for gzip bodies
@@ -61,16 +67,21 @@ struct EventGeneratorOptions {
 
 // Length of an ISO-8601 UTC timestamp with milliseconds: 2024-05-01T12:34:56.789Z.
 inline constexpr size_t kTimestampLength = 24;
-// Length of a messageId.
-inline constexpr size_t kMessageIdLength = 36;
+// Limits of messageIds: seq < kMaxSeq, so it has at most kMaxSeqDigits decimal digits.
+inline constexpr uint64_t kMaxSeq = uint64_t{1} << 48;
+inline constexpr size_t kMaxSeqDigits = 15;
+inline constexpr size_t kMaxIdPrefixLength = 64;
 
 // Writes `wall_micros` (since the Unix epoch) as ISO-8601 UTC with milliseconds.
 void FormatTimestamp(int64_t wall_micros, char (&out)[kTimestampLength]);
 std::string FormatTimestamp(int64_t wall_micros);
 
-// The messageId of event `seq` in run `run_id`: a version-4-shaped UUID whose first 60 bits
-// come from run_id and last 62 from seq.
-void FormatMessageId(uint64_t run_id, uint64_t seq, char (&out)[kMessageIdLength]);
+// The messageId of event `seq` in the run with this prefix: "<id_prefix>-<seq>", e.g.
+// "a1b2c3d4-42".
+std::string MessageId(std::string_view id_prefix, uint64_t seq);
+
+// True when `prefix` may be an id_prefix: 1 to kMaxIdPrefixLength of [A-Za-z0-9_.:-].
+bool ValidIdPrefix(std::string_view prefix);
 
 // How events are framed in one request body.
 enum class BodyFormat {
@@ -105,7 +116,7 @@ class EventGenerator {
   friend class BodyBuilder;
 
   struct Template {
-    std::string prefix;  // the event up to `"messageId":"` and the run's part of the id
+    std::string prefix;  // the event up to `"messageId":"` and "<id_prefix>-"
     // Filled when options.precompress: the prefix compressed alone (kSingle), and within its
     // chain for batch and NDJSON framing.
     PrecompressedSegment gzip_alone, gzip_batch, gzip_ndjson;
@@ -134,7 +145,7 @@ class BodyBuilder {
   Built Build(uint64_t first_seq, int count, int64_t wall_micros, std::string* out);
 
  private:
-  // The per-event tail: messageId, timestamp, optional sentAt, closing brace.
+  // The per-event tail: the messageId's seq, userId, timestamp, optional sentAt, closing brace.
   void Tail(uint64_t seq, std::string_view ts, bool with_sent_at);
 
   const EventGenerator& generator_;
@@ -142,6 +153,7 @@ class BodyBuilder {
   bool gzip_;
   GzipSplicer splicer_;
   std::string tail_;
+  size_t tail_padding_ = 0;  // spaces in tail_ (gzip bodies), not part of the event
 };
 
 }  // namespace sluice::bench

@@ -49,9 +49,18 @@ bool Has(simdjson::dom::element e, const char* pointer) {
 TEST(EventGeneratorTest, TimestampAndMessageIdFormats) {
   EXPECT_EQ(FormatTimestamp(kNow), "2024-05-01T12:34:56.789Z");
   EXPECT_EQ(FormatTimestamp(0), "1970-01-01T00:00:00.000Z");
-  char id[kMessageIdLength];
-  FormatMessageId(0x0123456789abcdefULL, 42, id);
-  EXPECT_EQ(std::string(id, kMessageIdLength), "01234567-89ab-4def-8000-00000000002a");
+  EXPECT_EQ(MessageId("a1b2c3d4", 42), "a1b2c3d4-42");
+  EXPECT_EQ(MessageId("seed.run:1", 0), "seed.run:1-0");
+  EXPECT_EQ(MessageId("p", kMaxSeq - 1), "p-281474976710655");
+  EXPECT_EQ(std::to_string(kMaxSeq - 1).size(), kMaxSeqDigits);
+  EXPECT_TRUE(ValidIdPrefix("a1b2c3d4"));
+  EXPECT_TRUE(ValidIdPrefix("Seed_run.7:x-y"));
+  EXPECT_FALSE(ValidIdPrefix(""));
+  EXPECT_FALSE(ValidIdPrefix("has space"));
+  EXPECT_FALSE(ValidIdPrefix("quote'"));
+  EXPECT_FALSE(ValidIdPrefix("x\x01"));
+  EXPECT_FALSE(ValidIdPrefix(std::string(kMaxIdPrefixLength + 1, 'a')));
+  EXPECT_TRUE(ValidIdPrefix(std::string(kMaxIdPrefixLength, 'a')));
 }
 
 TEST(EventGeneratorTest, EventsAreValidSegmentJson) {
@@ -67,7 +76,7 @@ TEST(EventGeneratorTest, EventsAreValidSegmentJson) {
     const std::string type = Str(e, "/type");
     types.insert(type);
     EXPECT_EQ(Str(e, "/timestamp"), ts);
-    EXPECT_EQ(Str(e, "/messageId").size(), kMessageIdLength);
+    EXPECT_EQ(Str(e, "/messageId"), MessageId("bench", seq));
     EXPECT_EQ(Str(e, "/userId").size(), 16u);
     Str(e, "/anonymousId");
     for (const char* p : {"/context/ip", "/context/userAgent", "/context/locale",
@@ -186,9 +195,9 @@ TEST(EventGeneratorTest, TrackOnlyMixHasOnlyTracks) {
 
 TEST(EventGeneratorTest, MessageIdsAreUniqueAcrossSeqAndRuns) {
   EventGeneratorOptions a;
-  a.run_id = 7;
+  a.id_prefix = "r7";
   EventGeneratorOptions b = a;
-  b.run_id = 8;
+  b.id_prefix = "r8";
   EventGenerator gen_a(a), gen_b(b);
   simdjson::dom::parser parser;
   std::set<std::string> ids;
@@ -243,16 +252,10 @@ TEST(EventGeneratorTest, SameSeedSameEventsOtherSeedOtherEvents) {
   EXPECT_GT(differing, 90);
 }
 
-std::string MessageId(uint64_t run_id, uint64_t seq) {
-  char id[kMessageIdLength];
-  FormatMessageId(run_id, seq, id);
-  return std::string(id, kMessageIdLength);
-}
-
 // Batch and NDJSON bodies hold consecutive events; their framing is exact.
 TEST(EventGeneratorTest, BodiesFrameConsecutiveEvents) {
   EventGeneratorOptions o;
-  o.run_id = 77;
+  o.id_prefix = "r77";
   EventGenerator gen(o);
   simdjson::dom::parser parser;
   const std::string ts = FormatTimestamp(kNow);
@@ -269,7 +272,7 @@ TEST(EventGeneratorTest, BodiesFrameConsecutiveEvents) {
   ASSERT_EQ(events.size(), 25u);
   uint64_t seq = 500;
   for (simdjson::dom::element ev : events) {
-    EXPECT_EQ(Str(ev, "/messageId"), MessageId(77, seq++));
+    EXPECT_EQ(Str(ev, "/messageId"), MessageId("r77", seq++));
     EXPECT_EQ(Str(ev, "/timestamp"), ts);
   }
   const std::string head = R"({"batch":[)";
@@ -286,7 +289,7 @@ TEST(EventGeneratorTest, BodiesFrameConsecutiveEvents) {
     const size_t end = body.find('\n', start);
     ASSERT_NE(end, std::string::npos);
     ASSERT_EQ(parser.parse(body.data() + start, end - start).get(e), simdjson::SUCCESS);
-    EXPECT_EQ(Str(e, "/messageId"), MessageId(77, seq));
+    EXPECT_EQ(Str(e, "/messageId"), MessageId("r77", seq));
     start = end + 1;
   }
   EXPECT_EQ(start, body.size());
@@ -314,20 +317,55 @@ TEST(EventGeneratorTest, BatchBodiesAverageTheTargetSize) {
   EXPECT_NEAR(static_cast<double>(bytes) / static_cast<double>(events), 2048, 204.8);
 }
 
-// Spliced gzip bodies inflate to exactly the plain body, for every framing and sizes that
-// need more than one stored block.
+// The gzip bodies' padding after the messageId: `"<spaces>,"userId"` -> `","userId"`.
+std::string WithoutIdPadding(std::string body) {
+  const std::string key = R"(,"userId")";
+  std::string out;
+  size_t from = 0;
+  for (size_t at = body.find(key); at != std::string::npos; at = body.find(key, at + 1)) {
+    size_t quote = at;
+    while (quote > from && body[quote - 1] == ' ') --quote;
+    out.append(body, from, quote - from);
+    from = at;
+  }
+  out.append(body, from, std::string::npos);
+  return out;
+}
+
+// Spliced gzip bodies inflate to the plain body but for the whitespace after each messageId,
+// for every framing, sizes that need more than one stored block, and seqs whose digit count
+// changes within a body (the spliced tail has a fixed length whatever the seq).
 TEST(EventGeneratorTest, GzipBodiesInflateToThePlainBody) {
   EventGeneratorOptions o;
   o.precompress = true;
   EventGenerator gen(o);
+  simdjson::dom::parser parser;
   for (BodyFormat format : {BodyFormat::kBatch, BodyFormat::kSingle, BodyFormat::kNdjson}) {
     BodyBuilder plain(gen, format, false), gz(gen, format, true);
     for (int count : {1, 2, 100, 1000}) {
+      for (uint64_t first : {uint64_t{0}, uint64_t{990}, uint64_t{99'999'999'950}}) {
+        std::string p, z;
+        const BodyBuilder::Built bp = plain.Build(first, count, kNow, &p);
+        const BodyBuilder::Built bz = gz.Build(first, count, kNow, &z);
+        ASSERT_EQ(z.substr(0, 2), "\x1f\x8b");
+        const std::string inflated = Gunzip(z);
+        EXPECT_EQ(WithoutIdPadding(inflated), p) << "count " << count << " first " << first;
+        EXPECT_EQ(bz.event_bytes, bp.event_bytes) << "padding is not event bytes";
+        if (format == BodyFormat::kBatch) {
+          simdjson::dom::element doc;
+          ASSERT_EQ(parser.parse(inflated).get(doc), simdjson::SUCCESS);
+          simdjson::dom::array events;
+          ASSERT_EQ(doc["batch"].get(events), simdjson::SUCCESS);
+          uint64_t seq = first;
+          for (simdjson::dom::element ev : events) {
+            EXPECT_EQ(Str(ev, "/messageId"), MessageId("bench", seq++));
+          }
+        }
+      }
       std::string p, z;
       plain.Build(1000, count, kNow, &p);
       gz.Build(1000, count, kNow, &z);
-      ASSERT_EQ(z.substr(0, 2), "\x1f\x8b");
-      EXPECT_EQ(Gunzip(z), p) << "count " << count;
+      ASSERT_NE(Gunzip(z), p) << "gzip bodies carry the padding";
       if (count >= 100 && format != BodyFormat::kSingle) {
         // Chained segments compress nearly as well as gzip over the whole body (events
         // compressed one by one would be ~3x larger than that).

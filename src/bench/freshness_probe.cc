@@ -51,7 +51,7 @@ void FreshnessProbe::Run(std::stop_token stop) {
   const auto timeout = std::chrono::microseconds(static_cast<int64_t>(options_.timeout_s * 1e6));
   for (uint64_t n = 0; !stop.stop_requested(); ++n) {
     const auto next = Clock::now() + interval;
-    const std::string id = "probe-" + std::to_string(options_.run_id) + "-" + std::to_string(n);
+    const std::string id = options_.id_prefix + "-probe-" + std::to_string(n);
     auto sent = client.Post("/v1/track",
                             R"({"messageId":")" + id +
                                 R"(","userId":"sluice-probe","event":"Sluice Probe"})",

@@ -1,6 +1,7 @@
 // FreshnessProbe: measures how long an acknowledged event takes to become visible to SQL.
 //
-// Every `interval`, it sends one probe event (POST /v1/track with a unique messageId), and
+// Every `interval`, it sends one probe event (POST /v1/track with a unique messageId,
+// "<id_prefix>-probe-<n>"), and
 // once it is acknowledged polls POST /v1/query for that event_id every 10 ms; the time from
 // the acknowledgement to the first answer that finds it is one freshness sample. A probe not
 // visible within `timeout` counts as timed out. One probe is in flight at a time, so the
@@ -25,7 +26,9 @@ struct FreshnessOptions {
   double timeout_s = 10;
   std::string write_key;  // HTTP Basic user name for /v1/track, when set
   std::string read_key;   // Bearer token for /v1/query, when set
-  uint64_t run_id = 0;    // makes the probe ids unique per run
+  // Probe ids are "<id_prefix>-probe-<n>": unique per run, and never a "<id_prefix>-<seq>" of
+  // the run's events.
+  std::string id_prefix = "bench";
 };
 
 struct FreshnessSummary {

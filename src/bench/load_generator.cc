@@ -13,9 +13,11 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -23,7 +25,9 @@
 #include "bench/event_generator.h"
 #include "bench/histogram.h"
 #include "bench/raw_xadd.h"
+#include "bench/request_mix.h"
 #include "bench/run_common.h"
+#include "bench/run_log.h"
 
 namespace sluice::bench {
 namespace {
@@ -141,29 +145,55 @@ size_t AckedEvents(std::string_view body, size_t events) {
   return std::min(n, events);
 }
 
-// Everything the connections share, fixed before the threads start.
-struct RunPlan {
+// Where one kind of request goes and how its body is made.
+struct Route {
   const EventGenerator* generator = nullptr;
   BodyFormat format = BodyFormat::kBatch;
-  int batch = 1;
+  std::string target;  // "/v1/batch", with the URL's path prefix
+  std::string content_type;
+  std::string kind_name;  // for requests_by_kind
+};
+
+// Everything the connections share, fixed before the threads start.
+struct RunPlan {
+  // Mix fixed: one route; mix seed: kTrack -> routes[0], the batch kinds -> routes[1].
+  std::vector<Route> routes;
+  bool seed_mix = false;
+  double mean_events = 1;  // per request
   bool gzip = false;
-  std::string target;
   std::string host_header;
   std::string authorization;  // empty: none
-  std::string content_type;
   tcp::resolver::results_type endpoints;
   bool open_loop = false;
-  SteadyClock::duration interval{};  // open loop: between one connection's slots
+  // Open loop, mix fixed: between one connection's slots.
+  SteadyClock::duration interval{};
+  // Open loop, mix seed: 1 / rate. Request k is due at start + its first_seq / rate, one
+  // schedule for the whole run, served by whichever connection is free (RunPlan::SlotOf).
+  double seconds_per_event = 0;
   SteadyClock::time_point start, measure_start;
   // Without a stop: the latest moment a request may still be answered (end + drain timeout).
   SteadyClock::time_point abort_at;
-  std::atomic<uint64_t>* next_seq = nullptr;
+  RequestSequencer* sequencer = nullptr;
+  bool record_acked = false, record_series = false;
   // End of the measurement: measure_start + duration, moved earlier by a stop request. Set by
   // RunBench's thread; the event loops read it.
   std::atomic<SteadyClock::rep> end_ticks{0};
 
   SteadyClock::time_point End() const {
     return SteadyClock::time_point(SteadyClock::duration(end_ticks.load()));
+  }
+  const Route& RouteFor(RequestKind kind) const {
+    return routes[seed_mix && kind != RequestKind::kTrack ? 1 : 0];
+  }
+  // Open loop, mix seed: when request `r` is due — when the events before it have been
+  // offered at the rate — so the offered events follow the rate, whatever the draws.
+  SteadyClock::time_point SlotOf(const RequestSequencer::Next& r) const {
+    return start + std::chrono::ceil<SteadyClock::duration>(std::chrono::duration<double>(
+                       seconds_per_event * static_cast<double>(r.first_seq)));
+  }
+  // Seconds since the start of the measurement, for the series.
+  double SinceMeasureStart(SteadyClock::time_point t) const {
+    return std::chrono::duration<double>(t - measure_start).count();
   }
   void SetEnd(SteadyClock::time_point t) { end_ticks.store(t.time_since_epoch().count()); }
 };
@@ -173,18 +203,15 @@ struct RunPlan {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(asio::io_context& ioc, const RunPlan& plan, WorkerStats& stats)
-      : plan_(plan),
-        stats_(stats),
-        stream_(ioc),
-        timer_(ioc),
-        body_(*plan.generator, plan.format, plan.gzip) {
+      : plan_(plan), stats_(stats), stream_(ioc), timer_(ioc) {
+    for (const Route& route : plan.routes) {
+      bodies_.push_back(std::make_unique<BodyBuilder>(*route.generator, route.format, plan.gzip));
+    }
     req_.method(http::verb::post);
-    req_.target(plan.target);
     req_.version(11);
     req_.keep_alive(true);
     req_.set(http::field::host, plan.host_header);
     req_.set(http::field::user_agent, "sluice-bench/0.1");
-    req_.set(http::field::content_type, plan.content_type);
     if (plan.gzip) req_.set(http::field::content_encoding, "gzip");
     if (!plan.authorization.empty()) req_.set(http::field::authorization, plan.authorization);
   }
@@ -233,6 +260,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (now >= end) return Finish();
       return Send();
     }
+    if (plan_.seed_mix && !pending_) {
+      // The next request of the run's schedule; this connection sends it at its slot.
+      pending_ = plan_.sequencer->Take();
+      next_slot_ = plan_.SlotOf(*pending_);
+    }
     if (next_slot_ >= end) return Finish();
     if (now >= end) {
       CountMissedSlots();
@@ -250,18 +282,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!connected_) return Connect();
     const auto now = SteadyClock::now();
     sched_ = plan_.open_loop ? next_slot_ : now;
-    const uint64_t seq = plan_.next_seq->fetch_add(static_cast<uint64_t>(plan_.batch));
+    const RequestSequencer::Next next = pending_ ? *pending_ : plan_.sequencer->Take();
+    pending_.reset();
+    const Route& route = plan_.RouteFor(next.shape.kind);
+    const size_t route_index = &route - plan_.routes.data();
     const int64_t wall =
         duration_cast<microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    const BodyBuilder::Built built = body_.Build(seq, plan_.batch, wall, &req_.body());
+    const BodyBuilder::Built built =
+        bodies_[route_index]->Build(next.first_seq, next.shape.events, wall, &req_.body());
+    req_.target(route.target);
+    req_.set(http::field::content_type, route.content_type);
     req_.prepare_payload();
+    in_flight_first_seq_ = next.first_seq;
     in_flight_events_ = built.events;
     in_flight_event_bytes_ = built.event_bytes;
     counted_ = Measuring(sched_);
     if (counted_) {
       ++stats_.requests_sent;
+      ++stats_.requests_by_kind[plan_.seed_mix ? std::string(RequestKindName(next.shape.kind))
+                                               : route.kind_name];
       stats_.events_sent += built.events;
       stats_.body_bytes_sent += req_.body().size();
+      if (plan_.record_series) {
+        stats_.series.Offered(plan_.SinceMeasureStart(sched_), built.events);
+      }
     }
     stream_.expires_at(std::min(now + kRequestTimeout, plan_.abort_at));
     in_flight_ = true;
@@ -282,23 +326,35 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec) return Fail("read", ec);
     in_flight_ = false;
     const auto now = SteadyClock::now();
+    const int status = static_cast<int>(res_.result_int());
+    const size_t acked =
+        status >= 200 && status < 300 ? AckedEvents(res_.body(), in_flight_events_) : 0;
+    // The acked CSV covers the warmup too: those events are stored like any others.
+    if (plan_.record_acked && status == 200 && acked == in_flight_events_ && acked > 0) {
+      stats_.acked.push_back({in_flight_first_seq_, in_flight_events_});
+    }
     if (counted_) {
       ++stats_.requests_answered;
-      const int status = static_cast<int>(res_.result_int());
       ++stats_.status_counts[status];
-      stats_.latency.Record(duration_cast<microseconds>(now - sched_).count());
+      const int64_t latency_us = duration_cast<microseconds>(now - sched_).count();
+      stats_.latency.Record(latency_us);
       stats_.last_answer = std::max(stats_.last_answer, now);
+      if (status != 200) ++stats_.errors_by_status[std::to_string(status)];
       if (status >= 200 && status < 300) {
-        const size_t acked = AckedEvents(res_.body(), in_flight_events_);
         stats_.events_acked += acked;
         stats_.events_rejected += in_flight_events_ - acked;
         if (in_flight_events_ > 0) {
           stats_.acked_json_bytes += in_flight_event_bytes_ * acked / in_flight_events_;
         }
       }
+      if (plan_.record_series) {
+        const double t = plan_.SinceMeasureStart(now);
+        if (status != 200) stats_.series.Error(t);
+        if (acked > 0) stats_.series.Acked(t, acked, latency_us);
+      }
     }
     if (!res_.keep_alive()) Close();
-    next_slot_ += plan_.interval;
+    if (!plan_.seed_mix) next_slot_ += plan_.interval;
     Next();
   }
 
@@ -309,10 +365,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
       ++stats_.connection_errors[aborted_
                                      ? std::string("no answer within the drain time after a stop")
                                      : std::string(what) + ": " + ec.message()];
+      // Cut by the client: the request timeout, the drain time's end, or Abort().
+      const bool timeout = aborted_ || ec == beast::error::timeout;
+      ++stats_.errors_by_status[timeout ? "timeout" : "network"];
+      if (plan_.record_series) stats_.series.Error(plan_.SinceMeasureStart(now));
       stats_.last_answer = std::max(stats_.last_answer, now);
     }
     Close();
-    next_slot_ += plan_.interval;  // the slot was used, unsuccessfully
+    if (!plan_.seed_mix) next_slot_ += plan_.interval;  // the slot was used, unsuccessfully
     Next();
   }
 
@@ -362,8 +422,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Open loop, at the end: the slots in the measured window this connection never sent.
   void CountMissedSlots() {
-    stats_.requests_missed +=
+    if (plan_.seed_mix) {
+      // The request this connection holds; those nobody took RunBench counts.
+      if (pending_ && Measuring(next_slot_) && next_slot_ < plan_.End()) {
+        ++stats_.requests_missed;
+        stats_.events_missed += static_cast<uint64_t>(pending_->shape.events);
+      }
+      return;
+    }
+    const uint64_t missed =
         internal::MissedSlots(next_slot_, plan_.measure_start, plan_.End(), plan_.interval);
+    stats_.requests_missed += missed;
+    stats_.events_missed += missed * static_cast<uint64_t>(plan_.mean_events);  // the batch
   }
 
   void Finish() {
@@ -378,15 +448,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer_;
   http::request<http::string_body> req_;
   http::response<http::string_body> res_;
-  BodyBuilder body_;
+  std::vector<std::unique_ptr<BodyBuilder>> bodies_;  // one per plan_.routes entry
   bool connected_ = false;
   bool connecting_ = false;  // an async_connect is pending
   bool in_flight_ = false;   // a request was written (or is being written), not yet answered
   bool aborted_ = false;     // Abort() was called: finish, whatever happens
   bool counted_ = false;     // the request in flight belongs to the measurement
+  uint64_t in_flight_first_seq_ = 0;
   size_t in_flight_events_ = 0;
   size_t in_flight_event_bytes_ = 0;
   SteadyClock::time_point next_slot_;  // open loop: the next request's scheduled send time
+  // Open loop, mix seed: the request taken from the schedule, waiting for next_slot_.
+  std::optional<RequestSequencer::Next> pending_;
   SteadyClock::time_point sched_;      // the request in flight's latency origin
   SteadyClock::duration backoff_ = kMinBackoff;
 };
@@ -437,35 +510,56 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
 
   BenchReport report;
   report.url = options.url;
-  report.endpoint = options.endpoint;
+  report.mix = options.mix;
   report.seed = options.seed;
-  report.run_id = options.run_id != 0 ? options.run_id : internal::FreshRunId();
-  const bool track = options.endpoint == "track";
-  plan.batch = track ? 1 : options.batch;
-  plan.format = track                          ? BodyFormat::kSingle
-                : options.endpoint == "events" ? BodyFormat::kNdjson
-                                               : BodyFormat::kBatch;
+  report.id_prefix = options.id_prefix.empty() ? internal::FreshIdPrefix() : options.id_prefix;
+  plan.seed_mix = options.mix == "seed";
+  const bool track = !plan.seed_mix && options.endpoint == "track";
+  const int batch = track ? 1 : options.batch;
+  report.endpoint = plan.seed_mix ? "seed" : options.endpoint;
   plan.gzip = options.gzip;
-  plan.target = url.prefix + "/v1/" + options.endpoint;
   plan.host_header = url.authority;
-  plan.content_type =
-      plan.format == BodyFormat::kNdjson ? "application/x-ndjson" : "application/json";
   if (!options.write_key.empty()) {
     plan.authorization = "Basic " + Base64(options.write_key + ":");
   }
+  plan.record_acked = options.record_acked;
+  plan.record_series = options.record_series;
 
-  EventGeneratorOptions gen_options = internal::GeneratorOptionsFor(
-      options, report.run_id, track ? EventMix::kTrackOnly : EventMix::kWebShop);
-  gen_options.precompress = options.gzip;
-  const EventGenerator generator(gen_options);
-  plan.generator = &generator;
-  std::atomic<uint64_t> next_seq{0};
-  plan.next_seq = &next_seq;
+  // Mix seed: the single events come from a track-only generator (/v1/track takes tracks), the
+  // batches from the web-shop one, both from the same seed and id prefix.
+  auto make_generator = [&](EventMix mix) {
+    EventGeneratorOptions g = internal::GeneratorOptionsFor(options, report.id_prefix, mix);
+    g.precompress = options.gzip;
+    return std::make_unique<const EventGenerator>(g);
+  };
+  std::vector<std::unique_ptr<const EventGenerator>> generators;
+  auto add_route = [&](EventMix mix, BodyFormat format, const std::string& endpoint) {
+    generators.push_back(make_generator(mix));
+    plan.routes.push_back(
+        Route{generators.back().get(), format, url.prefix + "/v1/" + endpoint,
+              format == BodyFormat::kNdjson ? "application/x-ndjson" : "application/json",
+              endpoint});
+  };
+  const RequestMix mix = plan.seed_mix ? RequestMix::Seed(options.seed) : RequestMix::Fixed(batch);
+  if (plan.seed_mix) {
+    add_route(EventMix::kTrackOnly, BodyFormat::kSingle, "track");
+    add_route(EventMix::kWebShop, BodyFormat::kBatch, "batch");
+  } else {
+    add_route(track ? EventMix::kTrackOnly : EventMix::kWebShop,
+              track                          ? BodyFormat::kSingle
+              : options.endpoint == "events" ? BodyFormat::kNdjson
+                                             : BodyFormat::kBatch,
+              options.endpoint);
+  }
+  plan.mean_events = mix.MeanEvents();
+  RequestSequencer sequencer(mix);
+  plan.sequencer = &sequencer;
 
   const int threads = std::min(options.threads, options.connections);
   plan.open_loop = options.rate > 0;
   if (plan.open_loop) {
-    plan.interval = internal::OpenLoopInterval(options.rate, options.connections, plan.batch);
+    plan.interval = internal::OpenLoopInterval(options.rate, options.connections, batch);
+    plan.seconds_per_event = 1.0 / options.rate;
   }
 
   std::vector<std::unique_ptr<Worker>> workers;
@@ -496,7 +590,7 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   if (options.probe_interval_s > 0) {
     probe = std::make_unique<FreshnessProbe>(FreshnessOptions{
         options.url, options.probe_interval_s, 10.0, options.write_key, options.read_key,
-        report.run_id});
+        report.id_prefix});
   }
   {
     // Counts the event loops still running, so that a stopped run waits for them only as long
@@ -557,16 +651,39 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   const SteadyClock::time_point end = plan.End();
   SteadyClock::time_point last_answer = end;
   for (auto& w : workers) internal::AddWorkerStats(w->stats, &report, &latency, &last_answer);
+  if (plan.open_loop && plan.seed_mix) {
+    // Requests of the schedule due in the measured time that no connection was free to take,
+    // one by one up to a bound, then (a server gone for most of a very fast run) estimated from
+    // the events still owed and the mean request.
+    constexpr uint64_t kMaxCounted = 10'000'000;
+    for (uint64_t counted = 0;; ++counted) {
+      const RequestSequencer::Next r = sequencer.Take();
+      const auto due = plan.SlotOf(r);
+      if (due >= end) break;
+      if (counted == kMaxCounted) {
+        const double owed = std::chrono::duration<double>(end - due).count() * options.rate;
+        report.events_missed += static_cast<uint64_t>(owed);
+        report.requests_missed += static_cast<uint64_t>(std::ceil(owed / plan.mean_events));
+        break;
+      }
+      if (due < plan.measure_start) continue;
+      ++report.requests_missed;
+      report.events_missed += static_cast<uint64_t>(r.shape.events);
+    }
+  }
 
-  report.method_and_path = "POST " + plan.target;
+  report.method_and_path = plan.seed_mix
+                               ? "POST " + plan.routes[0].target + " + " + plan.routes[1].target
+                               : "POST " + plan.routes[0].target;
   report.connections = options.connections;
   report.threads = threads;
-  report.batch = plan.batch;
+  report.batch = plan.seed_mix ? 0 : batch;
   report.target_rate = options.rate;
   report.open_loop = plan.open_loop;
   report.gzip = options.gzip;
-  report.unique_ids = true;  // one counter for the whole run, a fresh run_id per run
-  report.mean_event_bytes = generator.MeanEventBytes();
+  report.unique_ids = true;  // one counter for the whole run, a fresh id prefix per run
+  // Mix seed: both generators aim at the same size; the batch one carries most events.
+  report.mean_event_bytes = plan.routes.back().generator->MeanEventBytes();
   report.warmup_s = options.warmup_s;
   report.planned_duration_s = options.duration_s;
   // A stop during the warmup leaves nothing measured.
@@ -575,7 +692,13 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   report.elapsed_s =
       std::max(0.0, std::chrono::duration<double>(last_answer - plan.measure_start).count());
 
-  internal::Summarize(latency, plan.batch, &report);
+  if (options.record_series) {
+    SecondSeries series;
+    for (auto& w : workers) series.Merge(w->stats.series);
+    // A measured 5.0 s is rows 0..4, a stop at 3.2 s rows 0..3.
+    report.series = series.Rows(static_cast<uint64_t>(std::ceil(report.duration_s - 1e-6)));
+  }
+  internal::Summarize(latency, &report);
   return report;
 }
 

@@ -23,7 +23,26 @@
 //
 // Failures: a connection error (refused, reset, timeout, closed) is counted by message and the
 // connection reconnects (with a short backoff after a failed connect). 4xx/5xx answers,
-// including 429 and 503, are counted by status and are not fatal.
+// including 429 and 503, are counted by status and are not fatal. errors_by_status counts every
+// measured request that did not end in HTTP 200: by status, "network" when the transport
+// failed (reset, closed, refused write), "timeout" when the client cut it (no answer within
+// 60 s, or within the drain time after the end). Failed connects are not requests (the slot
+// waits for the reconnect) and only appear in connection_errors.
+//
+// Request mix (`mix`): "fixed" sends every request to `endpoint` with `batch` events. "seed"
+// draws each request from RequestMix::Seed(seed) (bench/request_mix.h: 60% single events to
+// /v1/track, 25% batches of 5..20 and 15% of 100..500 to /v1/batch; endpoint and batch do not
+// apply). In open loop `rate` stays events/s, and the schedule is the run's, not each
+// connection's: request k is due at start + (its first seq) / rate, i.e. when the events before
+// it have been offered at the rate, and whichever connection is free takes the next request and
+// sends it at its slot (latency from the slot). So the offered events, not requests, hold the
+// rate whatever the draws, and a request due in the measured time that no connection was free
+// to send counts in requests_missed/events_missed.
+//
+// Ids: every event's messageId is "<id_prefix>-<seq>", seq counting from 0 over the whole run
+// (warmup included) in the order requests are taken (bench/request_mix.h RequestSequencer), so
+// the events of one request have consecutive seqs. Freshness probes use
+// "<id_prefix>-probe-<n>", which no seq id can equal.
 //
 // Raw XADD mode: with raw_xadd_url set, RunBench sends the same events straight to Redis
 // instead (bench/raw_xadd.h), the physical limit beside which ingest into a Redis buffer is
@@ -38,17 +57,20 @@
 #include <map>
 #include <stop_token>
 #include <string>
+#include <vector>
 
+#include "bench/run_log.h"
 #include "common/status.h"
 
 namespace sluice::bench {
 
 struct BenchOptions {
   std::string url = "http://127.0.0.1:8080";  // http://host[:port][/path-prefix]
-  std::string endpoint = "batch";             // batch | track | events | noop
+  std::string mix = "fixed";                  // fixed | seed (see above)
+  std::string endpoint = "batch";             // batch | track | events | noop (mix fixed)
   int connections = 16;
   int threads = 1;
-  int batch = 100;         // events per request; track always sends 1
+  int batch = 100;         // events per request; track always sends 1 (mix fixed)
   double rate = 0;         // target events/s over all connections; 0 = as fast as possible
   double duration_s = 10;  // measured part of the run
   bool gzip = false;       // Content-Encoding: gzip bodies (spliced from precompressed blocks)
@@ -70,8 +92,13 @@ struct BenchOptions {
   std::string raw_xadd_url;
   std::string raw_xadd_stream = "sluice:bench-raw";
   bool raw_xadd_keep = false;  // leave the stream after the run (default: DEL it)
+  // messageIds are "<id_prefix>-<seq>"; [A-Za-z0-9_.:-], at most 64 chars; empty = 8 random
+  // hex digits per run.
+  std::string id_prefix;
+  // Fill BenchReport::acked (every acknowledged request, warmup included) and ::series.
+  bool record_acked = false;
+  bool record_series = false;
   // Not CLI flags; tests and tools set them.
-  uint64_t run_id = 0;           // messageId prefix; 0 = random per run
   double drain_timeout_s = 10;   // how long in-flight requests may finish after the end
   double connect_timeout_s = 5;  // for the reachability check before the run
 };
@@ -85,16 +112,17 @@ struct LatencySummary {
 struct BenchReport {
   // What ran.
   std::string url;
-  std::string endpoint;
-  std::string method_and_path;  // "POST /v1/batch"
+  std::string mix;              // "fixed" or "seed"
+  std::string endpoint;         // mix seed: "seed"
+  std::string method_and_path;  // "POST /v1/batch"; mix seed: "POST /v1/track + /v1/batch"
   int connections = 0;
   int threads = 0;
-  int batch = 0;           // effective (1 for track)
+  int batch = 0;           // effective (1 for track); mix seed: 0 (see requests_by_kind)
   double target_rate = 0;  // events/s; 0 = closed loop
   bool open_loop = false;
   bool gzip = false;
   bool unique_ids = true;  // every event of the run carried a distinct messageId
-  uint64_t run_id = 0;
+  std::string id_prefix;   // every messageId is id_prefix-<seq>
   uint64_t seed = 0;
   double mean_event_bytes = 0;  // mean JSON size of one generated event
   double warmup_s = 0;
@@ -107,13 +135,19 @@ struct BenchReport {
   uint64_t requests_sent = 0;      // a write was started
   uint64_t requests_answered = 0;  // got an HTTP response (any status)
   uint64_t requests_missed = 0;    // open loop: slots before the end that never got sent
-  uint64_t events_sent = 0;
+  uint64_t events_missed = 0;      // open loop: the events those slots owed
+  uint64_t events_sent = 0;        // "events_offered" in the JSON too
   uint64_t events_acked = 0;      // in 2xx responses with "success":true ("accepted" if given)
   uint64_t events_rejected = 0;   // in such responses but not accepted
   uint64_t acked_json_bytes = 0;  // uncompressed JSON bytes of acked events
   uint64_t body_bytes_sent = 0;   // request body bytes on the wire (compressed if gzip)
   std::map<int, uint64_t> status_counts;              // every HTTP status seen
   std::map<std::string, uint64_t> connection_errors;  // "read: end of stream" -> count
+  // Requests not answered 200: "503", "network", "timeout" (see above) -> requests.
+  std::map<std::string, uint64_t> errors_by_status;
+  // Requests sent by kind: mix seed "track", "browser_batch", "server_batch"; mix fixed the
+  // endpoint's name.
+  std::map<std::string, uint64_t> requests_by_kind;
   uint64_t connects = 0;                              // connections opened, including reconnects
   // Raw XADD mode: error replies by message ("XADD: OOM command not allowed…") -> commands.
   std::map<std::string, uint64_t> reply_errors;
@@ -122,6 +156,11 @@ struct BenchReport {
   bool probed = false;
   uint64_t probes = 0, probes_visible = 0, probes_timed_out = 0, probe_errors = 0;
   double freshness_p50_ms = 0, freshness_p99_ms = 0, freshness_max_ms = 0;
+
+  // With options.record_acked: every acknowledged request (bench/run_log.h), unordered.
+  std::vector<AckedRange> acked;
+  // With options.record_series: one row per second of the measured time (bench/run_log.h).
+  std::vector<SeriesRow> series;
 
   // Raw XADD mode only (status_counts stays empty; a request is one batch's round trip and an
   // event is acked when its XADD is answered with an entry ID).
@@ -154,7 +193,9 @@ enum class ReportFormat { kText, kJson };
 Result<ReportFormat> ParseReportFormat(const std::string& name);
 
 // Text: a human summary. JSON: one object with machine-readable keys (events_per_s, p50_ms,
-// p99_ms, p999_ms, errors {status: count}, connection_errors {message: count}, …).
+// p99_ms, p999_ms, latency_ms {p50, p90, p99, p999, max, mean}, errors {status: count},
+// errors_by_status {status|"network"|"timeout": requests}, requests_by_kind {kind: requests},
+// events_offered, events_acked, id_prefix, connection_errors {message: count}, …).
 std::string FormatReport(const BenchReport& report, ReportFormat format);
 
 }  // namespace sluice::bench

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <stop_token>
@@ -28,10 +29,17 @@ struct Seen {
   uint64_t bad_requests = 0;  // wrong path, framing, encoding or auth
   std::set<std::string> message_ids;
   uint64_t duplicate_ids = 0;
+  std::map<std::string, uint64_t> requests_by_path;
+  std::vector<std::string> request_ids;  // the messageIds of the request being handled
+  // Requests answered 200 by (first seq, events), from the ids they carried (id_prefix set).
+  std::vector<AckedRange> ranges_200;
+  uint64_t nonconsecutive_requests = 0;  // a request whose ids were not prefix-seq, seq+1, ...
+  std::map<uint64_t, uint64_t> events_per_request;  // size -> requests
 };
 
 struct Expect {
-  std::string path = "/v1/batch";
+  std::string path = "/v1/batch";  // "": /v1/track or /v1/batch, as the mix seed sends
+  std::string id_prefix;           // when set, check that ids are id_prefix-<seq>, consecutive
   std::string content_type = "application/json";
   std::string encoding;       // "" or "gzip"
   std::string authorization;  // "" = must be absent
@@ -49,6 +57,7 @@ int64_t CountEvents(simdjson::dom::parser& parser, const std::string& path, cons
     std::string_view id;
     if (e["messageId"].get(id) != simdjson::SUCCESS) return false;
     if (!seen.message_ids.emplace(id).second) ++seen.duplicate_ids;
+    seen.request_ids.emplace_back(id);
     return true;
   };
   simdjson::dom::element doc;
@@ -103,11 +112,37 @@ class Server {
   TestReply Handle(const TestRequest& r) {
     const uint64_t n = ++seen_.requests;
     if (expect_.delay.count() > 0) std::this_thread::sleep_for(expect_.delay);  // a slow server
-    const bool well_formed = r.method == "POST" && r.target == expect_.path &&
+    const std::string& path = expect_.path.empty() ? r.target : expect_.path;
+    ++seen_.requests_by_path[r.target];
+    const bool path_ok = expect_.path.empty()
+                             ? (r.target == "/v1/track" || r.target == "/v1/batch")
+                             : r.target == expect_.path;
+    const bool well_formed = r.method == "POST" && path_ok &&
                              r.content_type == expect_.content_type &&
                              r.content_encoding == expect_.encoding && r.body_ok &&
                              r.authorization == expect_.authorization;
-    const int64_t events = CountEvents(parser_, expect_.path, r.body, seen_);
+    seen_.request_ids.clear();
+    const int64_t events = CountEvents(parser_, path, r.body, seen_);
+    if (events > 0) ++seen_.events_per_request[static_cast<uint64_t>(events)];
+    // The request's ids must be id_prefix-s, id_prefix-(s+1), ...
+    uint64_t first_seq = 0;
+    if (!expect_.id_prefix.empty() && !seen_.request_ids.empty()) {
+      const std::string head = expect_.id_prefix + "-";
+      bool consecutive = true;
+      for (size_t i = 0; i < seen_.request_ids.size(); ++i) {
+        const std::string& id = seen_.request_ids[i];
+        if (id.rfind(head, 0) != 0) {
+          consecutive = false;
+          break;
+        }
+        const uint64_t seq = std::stoull(id.substr(head.size()));
+        if (i == 0) first_seq = seq;
+        if (seq != first_seq + i || std::to_string(seq) != id.substr(head.size())) {
+          consecutive = false;
+        }
+      }
+      if (!consecutive) ++seen_.nonconsecutive_requests;
+    }
     if (!well_formed || events < 0) ++seen_.bad_requests;
     seen_.events += static_cast<uint64_t>(std::max<int64_t>(events, 0));
     TestReply reply;
@@ -125,6 +160,9 @@ class Server {
     } else {
       reply.body = expect_.ok_body;
       seen_.events_in_200 += static_cast<uint64_t>(std::max<int64_t>(events, 0));
+      if (!expect_.id_prefix.empty() && events > 0) {
+        seen_.ranges_200.push_back({first_seq, static_cast<uint64_t>(events)});
+      }
     }
     ++seen_.statuses[reply.status];
     return reply;
@@ -537,11 +575,173 @@ TEST(LoadGeneratorTest, BadOptionsAreInvalidArguments) {
   o = {};
   o.templates = size_t{1} << 20;  // x 2048 bytes: 2 GiB of templates
   EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = {};
+  o.mix = "random";
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  EXPECT_NE(RunBench(o).status().message().find("--mix"), std::string::npos);
+  o = {};
+  o.id_prefix = "no spaces";
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  EXPECT_NE(RunBench(o).status().message().find("--id-prefix"), std::string::npos);
+  o = {};
+  o.raw_xadd_url = "redis://127.0.0.1:1";
+  o.mix = "seed";
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+}
+
+// --mix seed against a server: the requests follow the mix, every event's id is
+// id_prefix-<seq> with the seqs of a request consecutive and the run's seqs 0..n-1 without a
+// gap or a repeat, and the acked ranges are exactly the requests the server answered 200.
+TEST(LoadGeneratorTest, SeedMixIdsAndAckedRangesMatchWhatTheServerSaw) {
+  Expect e;
+  e.path = "";
+  e.id_prefix = "t-seed.1";
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.mix = "seed";
+  o.endpoint = "events";  // ignored by the seed mix
+  o.batch = 7;            // likewise
+  o.id_prefix = e.id_prefix;
+  o.record_acked = true;
+  o.duration_s = 1;
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectReportMatches(*r, seen);
+  EXPECT_EQ(r->mix, "seed");
+  EXPECT_EQ(r->id_prefix, "t-seed.1");
+  EXPECT_EQ(r->method_and_path, "POST /v1/track + /v1/batch");
+  EXPECT_EQ(seen.nonconsecutive_requests, 0u);
+  // Request kinds: the report's and the server's agree, and all three occur.
+  ASSERT_GT(seen.requests, 100u);
+  EXPECT_EQ(r->requests_by_kind.at("track"), seen.requests_by_path.at("/v1/track"));
+  EXPECT_EQ(r->requests_by_kind.at("browser_batch") + r->requests_by_kind.at("server_batch"),
+            seen.requests_by_path.at("/v1/batch"));
+  EXPECT_EQ(seen.requests_by_path.size(), 2u);
+  for (const auto& [size, n] : seen.events_per_request) {
+    EXPECT_TRUE(size == 1 || (size >= 5 && size <= 20) || (size >= 100 && size <= 500)) << size;
+  }
+  // Closed loop without warmup: every seq taken was sent, so the ids are prefix-0 .. prefix-(n-1).
+  std::set<uint64_t> seqs;
+  for (const std::string& id : seen.message_ids) {
+    seqs.insert(std::stoull(id.substr(e.id_prefix.size() + 1)));
+  }
+  ASSERT_EQ(seqs.size(), r->events_sent);
+  EXPECT_EQ(*seqs.begin(), 0u);
+  EXPECT_EQ(*seqs.rbegin(), r->events_sent - 1);
+  // The acked ranges: exactly the 200 answers, no overlap, summing to events_acked.
+  std::vector<AckedRange> acked = r->acked, expected = seen.ranges_200;
+  auto by_seq = [](const AckedRange& a, const AckedRange& b) { return a.first_seq < b.first_seq; };
+  std::sort(acked.begin(), acked.end(), by_seq);
+  std::sort(expected.begin(), expected.end(), by_seq);
+  EXPECT_EQ(acked, expected);
+  uint64_t sum = 0, end = 0;
+  for (const AckedRange& a : acked) {
+    EXPECT_GE(a.first_seq, end) << "overlapping acked ranges";
+    end = a.first_seq + a.count;
+    sum += a.count;
+  }
+  EXPECT_EQ(sum, r->events_acked);
+  EXPECT_LT(acked.size(), seen.requests) << "the 503 answers are not acknowledged";
+  // The CSV of those ranges.
+  const std::string csv = FormatAckedCsv(r->acked);
+  EXPECT_EQ(csv.rfind("first_seq,count\n", 0), 0u);
+  EXPECT_EQ(static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')), acked.size() + 1);
+  // errors_by_status: the 503s, nothing else.
+  ASSERT_EQ(r->errors_by_status.size(), 1u);
+  EXPECT_EQ(r->errors_by_status.at("503"), seen.statuses.at(503));
+}
+
+// The seed mix in open loop holds the rate in events: the requests due in the measured time
+// are those whose first event falls in it, at most one request (500 events) over the target;
+// the series adds up to the report.
+TEST(LoadGeneratorTest, SeedMixOpenLoopHoldsTheEventRateAndTheSeriesAddsUp) {
+  Expect e;
+  e.path = "";
+  e.answer_503_every = 25;
+  Server server(e);
+  BenchOptions o = Options(server.Start());
+  o.mix = "seed";
+  o.rate = 3000;
+  o.duration_s = 2;
+  o.warmup_s = 0.5;
+  o.record_series = true;
+  o.record_acked = true;
+  Result<BenchReport> r = RunBench(o);
+  const Seen& seen = server.Stop();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->requests_missed, 0u);
+  EXPECT_EQ(r->events_missed, 0u);
+  EXPECT_GE(r->events_sent, 6000u - 500u);
+  EXPECT_LT(r->events_sent, 6000u + 500u);
+  EXPECT_EQ(seen.events, seen.message_ids.size());
+  EXPECT_GT(seen.events, r->events_sent) << "the warmup's events were sent too";
+  // The acked CSV covers the warmup's acknowledged requests as well.
+  uint64_t acked_in_csv = 0;
+  for (const AckedRange& a : r->acked) acked_in_csv += a.count;
+  EXPECT_EQ(acked_in_csv, seen.events_in_200);
+  EXPECT_GT(acked_in_csv, r->events_acked);
+
+  ASSERT_EQ(r->series.size(), 2u);
+  uint64_t offered = 0, acked = 0, errors = 0;
+  for (size_t i = 0; i < r->series.size(); ++i) {
+    const SeriesRow& row = r->series[i];
+    EXPECT_EQ(row.second, i);
+    // Each second offers its share of the rate, give or take a server-side batch.
+    EXPECT_GT(row.offered_events, 3000u - 600u) << i;
+    EXPECT_LT(row.offered_events, 3000u + 600u) << i;
+    EXPECT_GT(row.acked_requests, 0u);
+    EXPECT_GT(row.p50_ms, 0);
+    EXPECT_LE(row.p50_ms, row.p99_ms);
+    offered += row.offered_events;
+    acked += row.acked_events;
+    errors += row.error_requests;
+  }
+  EXPECT_EQ(offered, r->events_sent);
+  EXPECT_EQ(acked, r->events_acked);
+  uint64_t error_requests = 0;
+  for (const auto& [status, n] : r->errors_by_status) error_requests += n;
+  EXPECT_EQ(errors, error_requests);
+  EXPECT_GT(errors, 0u);
+}
+
+// Transport failures and client cut-offs are "network" and "timeout" in errors_by_status.
+TEST(LoadGeneratorTest, ErrorsByStatusCountsNetworkFailuresAndTimeouts) {
+  {
+    Expect e;
+    e.drop_every = 7;
+    e.answer_503_every = 0;
+    Server server(e);
+    Result<BenchReport> r = RunBench(Options(server.Start()));
+    const Seen& seen = server.Stop();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_GT(seen.dropped, 0u);
+    ASSERT_EQ(r->errors_by_status.size(), 1u) << FormatReport(*r, ReportFormat::kText);
+    EXPECT_EQ(r->errors_by_status.at("network"), seen.dropped);
+  }
+  {
+    Expect e;
+    e.answer_503_every = 0;
+    e.delay = std::chrono::milliseconds(1500);
+    Server server(e);
+    BenchOptions o = Options(server.Start());
+    o.connections = 2;
+    o.threads = 1;
+    o.duration_s = 0.2;
+    o.drain_timeout_s = 0.2;  // the answers take longer: cut by the client
+    Result<BenchReport> r = RunBench(o);
+    server.Stop();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->errors_by_status.size(), 1u) << FormatReport(*r, ReportFormat::kText);
+    EXPECT_EQ(r->errors_by_status.at("timeout"), 2u);
+  }
 }
 
 TEST(LoadGeneratorTest, JsonAndTextReports) {
   Server server({});
-  Result<BenchReport> r = RunBench(Options(server.Start()));
+  BenchOptions o = Options(server.Start());
+  o.id_prefix = "rep0rt";
+  Result<BenchReport> r = RunBench(o);
   server.Stop();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const std::string json = FormatReport(*r, ReportFormat::kJson);
@@ -558,6 +758,30 @@ TEST(LoadGeneratorTest, JsonAndTextReports) {
   EXPECT_EQ(doc.at_pointer("/errors/503").get(errors_503), simdjson::SUCCESS);
   EXPECT_EQ(errors_503, r->status_counts.at(503));
   EXPECT_EQ(doc.at_pointer("/errors/200").error(), simdjson::NO_SUCH_FIELD);
+  uint64_t by_status_503 = 0, batch_requests = 0, offered = 0, acked = 0;
+  EXPECT_EQ(doc.at_pointer("/errors_by_status/503").get(by_status_503), simdjson::SUCCESS);
+  EXPECT_EQ(by_status_503, r->status_counts.at(503));
+  EXPECT_GT(by_status_503, 0u);
+  EXPECT_EQ(doc.at_pointer("/errors_by_status/200").error(), simdjson::NO_SUCH_FIELD);
+  EXPECT_EQ(doc.at_pointer("/requests_by_kind/batch").get(batch_requests), simdjson::SUCCESS);
+  EXPECT_EQ(batch_requests, r->requests_sent);
+  EXPECT_EQ(doc["events_offered"].get(offered), simdjson::SUCCESS);
+  EXPECT_EQ(offered, r->events_sent);
+  EXPECT_EQ(doc["events_acked"].get(acked), simdjson::SUCCESS);
+  EXPECT_EQ(acked, r->events_acked);
+  double lat_p50 = 0, lat_p99 = 0, lat_p999 = 0;
+  EXPECT_EQ(doc.at_pointer("/latency_ms/p50").get(lat_p50), simdjson::SUCCESS);
+  EXPECT_EQ(doc.at_pointer("/latency_ms/p99").get(lat_p99), simdjson::SUCCESS);
+  EXPECT_EQ(doc.at_pointer("/latency_ms/p999").get(lat_p999), simdjson::SUCCESS);
+  EXPECT_NEAR(lat_p999, r->latency.p999_ms, 0.001);
+  EXPECT_GT(lat_p999, 0);
+  EXPECT_LE(lat_p50, lat_p99);
+  EXPECT_LE(lat_p99, lat_p999);
+  std::string_view prefix, mix;
+  EXPECT_EQ(doc["id_prefix"].get(prefix), simdjson::SUCCESS);
+  EXPECT_EQ(prefix, "rep0rt");
+  EXPECT_EQ(doc["mix"].get(mix), simdjson::SUCCESS);
+  EXPECT_EQ(mix, "fixed");
   bool unique = false;
   EXPECT_EQ(doc["unique_ids"].get(unique), simdjson::SUCCESS);
   EXPECT_TRUE(unique);
@@ -567,6 +791,9 @@ TEST(LoadGeneratorTest, JsonAndTextReports) {
   EXPECT_NE(text.find("messageIds unique"), std::string::npos) << text;
   EXPECT_NE(text.find("503 x"), std::string::npos) << text;
   EXPECT_NE(text.find("p99.9"), std::string::npos) << text;
+  EXPECT_NE(text.find("rep0rt-<seq>"), std::string::npos) << text;
+  EXPECT_NE(text.find("not 200     503 x"), std::string::npos) << text;
+  EXPECT_NE(text.find("by kind     batch x"), std::string::npos) << text;
 
   EXPECT_TRUE(ParseReportFormat("json").ok());
   EXPECT_FALSE(ParseReportFormat("yaml").ok());

@@ -159,8 +159,10 @@ class RawConnection {
       } else {
         if (next_slot_ >= end) break;
         if (now >= end) {
-          stats.requests_missed +=
+          const uint64_t missed =
               internal::MissedSlots(next_slot_, run_.measure_start, end, run_.interval);
+          stats.requests_missed += missed;
+          stats.events_missed += missed * static_cast<uint64_t>(run_.batch);
           break;
         }
         if (next_slot_ > now) {
@@ -353,6 +355,14 @@ Status ValidateRawXaddOptions(const BenchOptions& options) {
     return bad("--raw-xadd sends batches of XADDs: --endpoint does not apply (got '" +
                options.endpoint + "')");
   }
+  if (options.mix != "fixed") {
+    return bad("--raw-xadd sends fixed batches of --batch XADDs: --mix " + options.mix +
+               " does not apply");
+  }
+  if (options.record_acked) {
+    return bad("--raw-xadd has no HTTP acknowledgements: drop --acked-out");
+  }
+  if (options.record_series) return bad("--raw-xadd does not record --series-out");
   if (options.gzip) return bad("--raw-xadd sends the events' JSON as they are: drop --gzip");
   if (options.probe_interval_s > 0) {
     return bad("--raw-xadd has no server to query: drop --probe-interval");
@@ -379,10 +389,11 @@ Result<BenchReport> RunRawXadd(const BenchOptions& options, std::stop_token stop
   report.endpoint = "raw-xadd";
   report.stream = options.raw_xadd_stream;
   report.seed = options.seed;
-  report.run_id = options.run_id != 0 ? options.run_id : internal::FreshRunId();
+  report.mix = "fixed";
+  report.id_prefix = options.id_prefix.empty() ? internal::FreshIdPrefix() : options.id_prefix;
 
   const EventGenerator generator(
-      internal::GeneratorOptionsFor(options, report.run_id, EventMix::kWebShop));
+      internal::GeneratorOptionsFor(options, report.id_prefix, EventMix::kWebShop));
   RawRun run;
   run.generator = &generator;
   run.url = url;
@@ -457,14 +468,14 @@ Result<BenchReport> RunRawXadd(const BenchOptions& options, std::stop_token stop
   report.target_rate = options.rate;
   report.open_loop = run.open_loop;
   report.gzip = false;
-  report.unique_ids = true;  // one counter for the whole run, a fresh run_id per run
+  report.unique_ids = true;  // one counter for the whole run, a fresh id prefix per run
   report.mean_event_bytes = generator.MeanEventBytes();
   report.warmup_s = options.warmup_s;
   report.planned_duration_s = options.duration_s;
   report.duration_s = std::max(0.0, std::chrono::duration<double>(end - run.measure_start).count());
   report.elapsed_s =
       std::max(0.0, std::chrono::duration<double>(last_answer - run.measure_start).count());
-  internal::Summarize(latency, run.batch, &report);
+  internal::Summarize(latency, &report);
   return report;
 }
 

@@ -4,7 +4,7 @@
 //
 // Contract:
 //  - Events: the same EventGenerator, built from the same options as the HTTP mode's batch
-//    endpoint (event_bytes, templates, seed; a fresh run_id), so the payloads have the same
+//    endpoint (event_bytes, templates, seed; a fresh id prefix), so the payloads have the same
 //    sizes and contents. Each event is its JSON as a /v1/batch body would carry it (without the
 //    body's framing), stamped with the batch's wall-clock time.
 //  - Wire: each event is one command `XADD <stream> * r <event JSON>`. A batch of `batch` events

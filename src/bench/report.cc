@@ -76,13 +76,17 @@ std::string Text(const BenchReport& r) {
   };
   out += fmt::format("sluice bench: {} {}\n", r.method_and_path, r.url);
   line("load",
-       fmt::format("{} connection{} on {} thread{}, batch {}, {}", r.connections,
-                   r.connections == 1 ? "" : "s", r.threads, r.threads == 1 ? "" : "s", r.batch,
+       fmt::format("{} connection{} on {} thread{}, {}, {}", r.connections,
+                   r.connections == 1 ? "" : "s", r.threads, r.threads == 1 ? "" : "s",
+                   r.mix == "seed" ? std::string("mix seed (60% single /v1/track, 25% batches of "
+                                                 "5-20, 15% batches of 100-500)")
+                                   : fmt::format("batch {}", r.batch),
                    r.open_loop ? fmt::format("open loop at {} events/s", Rate(r.target_rate))
                                : std::string("closed loop (as fast as possible)")));
   line("events",
-       fmt::format("{:.0f} B mean JSON, seed {}, messageIds {} (run {:016x} + a counter)",
-                   r.mean_event_bytes, r.seed, r.unique_ids ? "unique" : "NOT unique", r.run_id));
+       fmt::format("{:.0f} B mean JSON, seed {}, messageIds {} ({}-<seq>, seq from 0)",
+                   r.mean_event_bytes, r.seed, r.unique_ids ? "unique" : "NOT unique",
+                   r.id_prefix));
   if (r.raw_xadd) {
     line("raw xadd",
          "the events' JSON straight to Redis, one XADD each, no MULTI/EXEC; one "
@@ -135,6 +139,16 @@ std::string Text(const BenchReport& r) {
       statuses += fmt::format("{}{} x {}", statuses.empty() ? "" : "   ", status, Thousands(n));
     }
     line("status", statuses.empty() ? "no answers" : statuses);
+    std::string errors;
+    for (const auto& [status, n] : r.errors_by_status) {
+      errors += fmt::format("{}{} x {}", errors.empty() ? "" : "   ", status, Thousands(n));
+    }
+    line("not 200", errors.empty() ? "none" : errors + " (requests)");
+    std::string kinds;
+    for (const auto& [kind, n] : r.requests_by_kind) {
+      kinds += fmt::format("{}{} x {}", kinds.empty() ? "" : "   ", kind, Thousands(n));
+    }
+    line("by kind", kinds.empty() ? "no requests" : kinds);
   }
   if (r.connection_errors.empty()) {
     line("conn errors", "none");
@@ -182,6 +196,7 @@ std::string Json(const BenchReport& r) {
     out += v ? "true" : "false";
   };
   str("mode", r.raw_xadd ? "raw-xadd" : "http");
+  str("mix", r.mix);
   str("url", r.url);
   str("endpoint", r.endpoint);
   str("request", r.method_and_path);
@@ -192,7 +207,7 @@ std::string Json(const BenchReport& r) {
   num("target_events_per_s", r.target_rate);
   boolean("gzip", r.gzip);
   boolean("unique_ids", r.unique_ids);
-  str("run_id", fmt::format("{:016x}", r.run_id));
+  str("id_prefix", r.id_prefix);
   count("seed", r.seed);
   num("mean_event_bytes", r.mean_event_bytes);
   str("latency_from", r.open_loop ? "scheduled" : "send");
@@ -204,8 +219,10 @@ std::string Json(const BenchReport& r) {
   count("requests_sent", r.requests_sent);
   count("requests_answered", r.requests_answered);
   count("requests_missed", r.requests_missed);
+  count("events_missed", r.events_missed);
   num("requests_per_s", r.requests_per_s);
   count("events_sent", r.events_sent);
+  count("events_offered", r.events_sent);
   count("events_acked", r.events_acked);
   count("events_rejected", r.events_rejected);
   num("events_per_s", r.events_per_s);
@@ -221,6 +238,11 @@ std::string Json(const BenchReport& r) {
   num("p999_ms", r.latency.p999_ms);
   num("max_ms", r.latency.max_ms);
   num("mean_ms", r.latency.mean_ms);
+  key("latency_ms");
+  out += fmt::format(R"({{"p50":{},"p90":{},"p99":{},"p999":{},"max":{},"mean":{}}})",
+                     JsonNumber(r.latency.p50_ms), JsonNumber(r.latency.p90_ms),
+                     JsonNumber(r.latency.p99_ms), JsonNumber(r.latency.p999_ms),
+                     JsonNumber(r.latency.max_ms), JsonNumber(r.latency.mean_ms));
   auto map = [&](std::string_view k, const auto& m, auto keep) {
     key(k);
     out += "{";
@@ -242,6 +264,8 @@ std::string Json(const BenchReport& r) {
     map("errors", r.status_counts, [](int status) { return status < 200 || status >= 300; });
   }
   map("connection_errors", r.connection_errors, [](const std::string&) { return true; });
+  map("errors_by_status", r.errors_by_status, [](const std::string&) { return true; });
+  map("requests_by_kind", r.requests_by_kind, [](const std::string&) { return true; });
   key("rate_target_met");
   out += r.open_loop ? (r.rate_target_met ? "true" : "false") : "null";
   if (r.raw_xadd) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
+#include <cstdio>
 #include <random>
 
 namespace sluice::bench::internal {
@@ -24,6 +25,13 @@ Status CheckOptions(const BenchOptions& o) {
   if (o.endpoint != "batch" && o.endpoint != "track" && o.endpoint != "events" &&
       o.endpoint != "noop") {
     return bad("--endpoint must be one of batch, track, events, noop (got '" + o.endpoint + "')");
+  }
+  if (o.mix != "fixed" && o.mix != "seed") {
+    return bad("--mix must be fixed or seed (got '" + o.mix + "')");
+  }
+  if (!o.id_prefix.empty() && !ValidIdPrefix(o.id_prefix)) {
+    return bad("--id-prefix must be 1 to " + std::to_string(kMaxIdPrefixLength) +
+               " of the characters A-Z a-z 0-9 _ . : - (got '" + o.id_prefix + "')");
   }
   if (o.connections < 1 || o.connections > 10000) {
     return bad("--connections must be between 1 and 10000 (got " + std::to_string(o.connections) +
@@ -56,19 +64,21 @@ Status CheckOptions(const BenchOptions& o) {
   return Status::OK();
 }
 
-uint64_t FreshRunId() {
+std::string FreshIdPrefix() {
   std::random_device rd;
   const uint64_t id = (uint64_t{rd()} << 32 | rd()) ^
                       static_cast<uint64_t>(SteadyClock::now().time_since_epoch().count());
-  return id != 0 ? id : 1;
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08x", static_cast<unsigned>(id ^ (id >> 32)));
+  return std::string(hex, 8);
 }
 
-EventGeneratorOptions GeneratorOptionsFor(const BenchOptions& options, uint64_t run_id,
-                                          EventMix mix) {
+EventGeneratorOptions GeneratorOptionsFor(const BenchOptions& options,
+                                          const std::string& id_prefix, EventMix mix) {
   EventGeneratorOptions g;
   g.event_bytes = options.event_bytes;
   g.seed = options.seed;
-  g.run_id = run_id;
+  g.id_prefix = id_prefix;
   g.mix = mix;
   g.template_count = options.templates > 0
                          ? options.templates
@@ -106,6 +116,7 @@ void AddWorkerStats(const WorkerStats& s, BenchReport* report, LatencyHistogram*
   report->requests_sent += s.requests_sent;
   report->requests_answered += s.requests_answered;
   report->requests_missed += s.requests_missed;
+  report->events_missed += s.events_missed;
   report->events_sent += s.events_sent;
   report->events_acked += s.events_acked;
   report->events_rejected += s.events_rejected;
@@ -115,10 +126,13 @@ void AddWorkerStats(const WorkerStats& s, BenchReport* report, LatencyHistogram*
   for (const auto& [status, n] : s.status_counts) report->status_counts[status] += n;
   for (const auto& [msg, n] : s.connection_errors) report->connection_errors[msg] += n;
   for (const auto& [msg, n] : s.reply_errors) report->reply_errors[msg] += n;
+  for (const auto& [key, n] : s.errors_by_status) report->errors_by_status[key] += n;
+  for (const auto& [kind, n] : s.requests_by_kind) report->requests_by_kind[kind] += n;
+  report->acked.insert(report->acked.end(), s.acked.begin(), s.acked.end());
   *last_answer = std::max(*last_answer, s.last_answer);
 }
 
-void Summarize(const LatencyHistogram& latency, int batch, BenchReport* report) {
+void Summarize(const LatencyHistogram& latency, BenchReport* report) {
   const double ms = 1e-3;
   report->latency.count = latency.Count();
   report->latency.p50_ms = latency.Percentile(0.50) * ms;
@@ -135,7 +149,7 @@ void Summarize(const LatencyHistogram& latency, int batch, BenchReport* report) 
   report->mb_per_s = static_cast<double>(report->acked_json_bytes) / elapsed / 1e6;
   if (report->open_loop) {
     const auto scheduled_events =
-        static_cast<double>((report->requests_sent + report->requests_missed) * batch);
+        static_cast<double>(report->events_sent + report->events_missed);
     report->rate_target_met = report->requests_missed == 0 &&
                               static_cast<double>(report->events_acked) >= 0.99 * scheduled_events;
   }

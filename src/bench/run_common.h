@@ -12,10 +12,12 @@
 #include <map>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "bench/event_generator.h"
 #include "bench/histogram.h"
 #include "bench/load_generator.h"
+#include "bench/run_log.h"
 #include "common/status.h"
 
 namespace sluice::bench::internal {
@@ -28,13 +30,14 @@ SteadyClock::duration Seconds(double s);
 // range (connections, batch, rate, duration, warmup, event size and templates, timeouts).
 Status CheckOptions(const BenchOptions& options);
 
-// A run id no earlier run is likely to have used, so a server's dedup never sees old ids.
-uint64_t FreshRunId();
+// An id prefix (8 random hex digits) no earlier run is likely to have used, so a server's
+// dedup never sees old ids.
+std::string FreshIdPrefix();
 
 // The generator a run with these options uses: the same templates (count, sizes, seed) in both
-// modes, messageIds from run_id.
-EventGeneratorOptions GeneratorOptionsFor(const BenchOptions& options, uint64_t run_id,
-                                          EventMix mix);
+// modes, messageIds "<id_prefix>-<seq>".
+EventGeneratorOptions GeneratorOptionsFor(const BenchOptions& options,
+                                          const std::string& id_prefix, EventMix mix);
 
 // Open loop: the time between one connection's sends, so that `connections` connections each
 // sending `batch` events per send offer `rate` events/s in total, rounded up to the clock's
@@ -50,12 +53,16 @@ uint64_t MissedSlots(SteadyClock::time_point next_slot, SteadyClock::time_point 
 // requests only.
 struct WorkerStats {
   LatencyHistogram latency;
-  uint64_t requests_sent = 0, requests_answered = 0, requests_missed = 0;
+  uint64_t requests_sent = 0, requests_answered = 0, requests_missed = 0, events_missed = 0;
   uint64_t events_sent = 0, events_acked = 0, events_rejected = 0;
   uint64_t acked_json_bytes = 0, body_bytes_sent = 0, connects = 0;
   std::map<int, uint64_t> status_counts;
   std::map<std::string, uint64_t> connection_errors;
   std::map<std::string, uint64_t> reply_errors;
+  std::map<std::string, uint64_t> errors_by_status;
+  std::map<std::string, uint64_t> requests_by_kind;
+  std::vector<AckedRange> acked;  // when the run records them, warmup included
+  SecondSeries series;            // when the run records it
   SteadyClock::time_point last_answer{};
 };
 
@@ -65,8 +72,8 @@ void AddWorkerStats(const WorkerStats& stats, BenchReport* report, LatencyHistog
                     SteadyClock::time_point* last_answer);
 
 // Fills report->latency from `latency`, and the derived rates and rate_target_met from the
-// report's counts and elapsed_s (so call it after those are set). `batch`: events per request.
-void Summarize(const LatencyHistogram& latency, int batch, BenchReport* report);
+// report's counts and elapsed_s (so call it after those are set).
+void Summarize(const LatencyHistogram& latency, BenchReport* report);
 
 // Sleeps until `t`; true when a stop request came first.
 bool StoppedBefore(const std::stop_token& stop, SteadyClock::time_point t);

@@ -18,6 +18,7 @@
 
 #include "bench/load_generator.h"
 #include "bench/raw_xadd.h"
+#include "bench/run_log.h"
 #include "cli/commands.h"
 
 namespace sluice::cli {
@@ -27,7 +28,13 @@ namespace {
 // rather than a generic parser error.
 struct BenchFlags {
   std::string url = "http://127.0.0.1:8080";
+  std::string mix = "fixed";
   std::string endpoint = "batch";
+  bool endpoint_given = false;  // --endpoint or its variable was set (refused with --mix seed)
+  bool batch_given = false;
+  std::string id_prefix;
+  std::string acked_out;
+  std::string series_out;
   std::string connections = "16";
   std::string threads = "1";
   std::string batch = "100";
@@ -76,7 +83,18 @@ Status ParseSeconds(std::string_view flag, const std::string& text, double min, 
 Result<bench::BenchOptions> ToOptions(const BenchFlags& f) {
   bench::BenchOptions o;
   o.url = f.url;
+  o.mix = f.mix;
+  if (f.mix == "seed" && (f.endpoint_given || f.batch_given)) {
+    return Status::InvalidArgument(
+        std::string("--mix seed draws each request's endpoint and size itself (60% single "
+                    "events to /v1/track, 25% batches of 5-20 and 15% of 100-500 to "
+                    "/v1/batch): drop ") +
+        (f.endpoint_given ? "--endpoint" : "--batch"));
+  }
   o.endpoint = f.endpoint;
+  o.id_prefix = f.id_prefix;
+  o.record_acked = !f.acked_out.empty();
+  o.record_series = !f.series_out.empty();
   SLUICE_RETURN_IF_ERROR(ParseWhole("--connections", f.connections, 1, 10000, &o.connections));
   SLUICE_RETURN_IF_ERROR(ParseWhole("--threads", f.threads, 1, 256, &o.threads));
   SLUICE_RETURN_IF_ERROR(ParseWhole("--batch", f.batch, 1, 100000, &o.batch));
@@ -149,7 +167,10 @@ int RunBenchCommand(const BenchFlags& flags) {
 
   if (options->raw_xadd_url.empty()) {
     std::cerr << "sluice bench: " << options->connections << " connections to " << options->url
-              << "/v1/" << options->endpoint << " for " << options->duration_s << " s";
+              << (options->mix == "seed" ? std::string(" with the seed mix of /v1/track and "
+                                                       "/v1/batch")
+                                         : "/v1/" + options->endpoint)
+              << " for " << options->duration_s << " s";
   } else {
     std::cerr << "sluice bench: raw XADD to stream " << options->raw_xadd_stream << " at "
               << bench::RedisUrlForDisplay(options->raw_xadd_url) << ", " << options->connections
@@ -164,16 +185,21 @@ int RunBenchCommand(const BenchFlags& flags) {
   if (!report.ok()) return fail(report.status());
 
   std::cout << bench::FormatReport(*report, *format) << std::flush;
-  if (!flags.out.empty()) {
-    std::ofstream file(flags.out, std::ios::trunc);
-    file << bench::FormatReport(*report, bench::ReportFormat::kJson);
+  int rc = 0;
+  auto write = [&](const std::string& path, const std::string& what, const std::string& text) {
+    if (path.empty()) return;
+    std::ofstream file(path, std::ios::trunc);
+    file << text;
     file.close();
     if (!file) {
-      std::cerr << "sluice bench: could not write the report to " << flags.out << "\n";
-      return 1;
+      std::cerr << "sluice bench: could not write the " << what << " to " << path << "\n";
+      rc = 1;
     }
-  }
-  return 0;
+  };
+  write(flags.out, "report", bench::FormatReport(*report, bench::ReportFormat::kJson));
+  write(flags.acked_out, "acknowledged requests", bench::FormatAckedCsv(report->acked));
+  write(flags.series_out, "series", bench::FormatSeriesCsv(report->series));
+  return rc;
 }
 
 }  // namespace
@@ -189,15 +215,29 @@ void SetupBench(CLI::App& app, int* exit_code) {
     cmd->add_option(name, *value, help)->envname(env)->type_name(type)->capture_default_str();
   };
   option("--url", &flags->url, "SLUICE_BENCH_URL", "URL", "Server base URL (http://HOST:PORT)");
-  option("--endpoint", &flags->endpoint, "SLUICE_BENCH_ENDPOINT", "batch|track|events|noop",
-         "batch: POST /v1/batch; track: /v1/track, one event per request; events: /v1/events "
-         "NDJSON; noop: /v1/noop with batch bodies (the HTTP ceiling)");
+  option("--mix", &flags->mix, "SLUICE_BENCH_MIX", "fixed|seed",
+         "Request mix. fixed: every request to --endpoint with --batch events. seed: each "
+         "request drawn (reproducibly, from --seed): 60% browser-like single events POST "
+         "/v1/track, 25% browser-SDK batches POST /v1/batch of 5-20 events, 15% server-side "
+         "batches POST /v1/batch of 100-500 events (48.7 events per request on average); "
+         "--endpoint and --batch are refused with it");
+  auto* endpoint =
+      cmd->add_option("--endpoint", flags->endpoint,
+                      "batch: POST /v1/batch; track: /v1/track, one event per request; events: "
+                      "/v1/events NDJSON; noop: /v1/noop with batch bodies (the HTTP ceiling)")
+          ->envname("SLUICE_BENCH_ENDPOINT")
+          ->type_name("batch|track|events|noop")
+          ->capture_default_str();
   option("--connections", &flags->connections, "SLUICE_BENCH_CONNECTIONS", "N",
          "Keep-alive connections, one request in flight each");
   option("--threads", &flags->threads, "SLUICE_BENCH_THREADS", "N", "Client event-loop threads");
-  option("--batch", &flags->batch, "SLUICE_BENCH_BATCH", "N", "Events per request");
+  auto* batch = cmd->add_option("--batch", flags->batch, "Events per request (--mix fixed)")
+                    ->envname("SLUICE_BENCH_BATCH")
+                    ->type_name("N")
+                    ->capture_default_str();
   option("--rate", &flags->rate, "SLUICE_BENCH_RATE", "EVENTS/S",
-         "Open-loop target rate over all connections; 0 = closed loop, as fast as possible");
+         "Open-loop target rate in events (not requests) per second over all connections; 0 = "
+         "closed loop, as fast as possible");
   option("--duration", &flags->duration, "SLUICE_BENCH_DURATION", "SECONDS", "Measured run time");
   option("--warmup", &flags->warmup, "SLUICE_BENCH_WARMUP", "SECONDS",
          "Load sent before the measurement and not counted");
@@ -215,7 +255,20 @@ void SetupBench(CLI::App& app, int* exit_code) {
   option("--templates", &flags->templates, "SLUICE_BENCH_TEMPLATES", "N",
          "Distinct event templates (0 = automatic, at most 1024: repetitive data; 100000: "
          "closer to real data)");
-  option("--seed", &flags->seed, "SLUICE_BENCH_SEED", "N", "Seed for the event contents");
+  option("--seed", &flags->seed, "SLUICE_BENCH_SEED", "N",
+         "Seed for the event contents and the --mix seed draws");
+  option("--id-prefix", &flags->id_prefix, "SLUICE_BENCH_ID_PREFIX", "P",
+         "Every event's messageId is P-<seq>, seq counting from 0 over the run in send order "
+         "(the events of one request are consecutive); probes use P-probe-<n>. [A-Za-z0-9_.:-], "
+         "at most 64 chars (default: 8 random hex digits, shown as id_prefix in the report)");
+  option("--acked-out", &flags->acked_out, "SLUICE_BENCH_ACKED_OUT", "FILE",
+         "After the run, write a CSV `first_seq,count` with one line per request answered HTTP "
+         "200 with all of its events accepted, warmup included (its ids are P-first_seq .. "
+         "P-(first_seq+count-1)); probes are not in it");
+  option("--series-out", &flags->series_out, "SLUICE_BENCH_SERIES_OUT", "FILE",
+         "After the run, write a CSV `second,offered_events,acked_events,error_requests,p50_ms,"
+         "p99_ms`, one row per second of the measured run (latency of the requests acknowledged "
+         "in that second; empty when none)");
   option("--format", &flags->format, "SLUICE_BENCH_FORMAT", "text|json", "Report format");
   option("--out", &flags->out, "SLUICE_BENCH_OUT", "FILE", "Also write the JSON report here");
   option("--raw-xadd", &flags->raw_xadd, "SLUICE_BENCH_RAW_XADD", "redis://HOST:PORT[/db]",
@@ -229,7 +282,11 @@ void SetupBench(CLI::App& app, int* exit_code) {
   cmd->add_flag("--raw-xadd-keep", flags->raw_xadd_keep,
                 "Keep the --raw-xadd stream after the run instead of DELeting it")
       ->envname("SLUICE_BENCH_RAW_XADD_KEEP");
-  cmd->callback([flags, exit_code] { *exit_code = RunBenchCommand(*flags); });
+  cmd->callback([flags, exit_code, endpoint, batch] {
+    flags->endpoint_given = endpoint->count() > 0;
+    flags->batch_given = batch->count() > 0;
+    *exit_code = RunBenchCommand(*flags);
+  });
 }
 
 }  // namespace sluice::cli
