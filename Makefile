@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 60
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./sluice-data
 
-.PHONY: all deps build run run-postgres test unit fuzz bench clean format
+.PHONY: all deps build run run-postgres test unit fuzz bench bench-smoke bench-seed clean format
 
 all: build
 
@@ -47,6 +47,20 @@ fuzz: deps
 	@mkdir -p build-fuzz/corpus && cp -n src/event/fuzz_corpus/* build-fuzz/corpus/ 2>/dev/null || true
 	build-fuzz/src/event/parser_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	  -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus
+
+# The seed workload (issue 7), 2-minute smoke run of both stacks (embedded; Redis buffer +
+# PostgreSQL primary/replica), failing on any lost or duplicated acknowledged event. CI runs it.
+bench-smoke:
+	@scripts/install-deps.sh test
+	@$(MAKE) --no-print-directory build
+	@SMOKE=1 bench/seed.sh $(BUILD)
+
+# The full seed run (15 minutes per stack, plus the limits); the report block is in
+# $(BUILD)/bench-seed/report.md.
+bench-seed:
+	@scripts/install-deps.sh test
+	@$(MAKE) --no-print-directory build
+	@bench/seed.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-fuzz
