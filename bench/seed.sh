@@ -8,8 +8,8 @@
 # /v1/track events, 25 % batches of 5–20, 15 % batches of 100–500 — for DURATION seconds,
 # with a freshness probe every 0.5 s, every messageId PREFIX-<seq>, and writes each
 # acknowledged request's ids (--acked-out) and a per-second series (--series-out). With
-# PostgreSQL the probes are bench/seed_probe.py's (engine=postgres): `sluice bench`'s probes
-# query the default DuckDB engine, which then reads only the exported Parquet.
+# PostgreSQL the probes ask engine=postgres (--probe-engine): the DuckDB engine reads only the
+# exported Parquet there.
 # Meanwhile /metrics is sampled every 5 s (buffer backlog, loader events, exports). Then the
 # loader is let drain, CPU seconds are read from /proc for sluice, the load generator,
 # redis-server and PostgreSQL (primary + replica, every process), the server is stopped,
@@ -230,15 +230,10 @@ run_config() {
 
   sample_metrics "$addr" "$res/metrics.csv" &
   sampler_pid=$!
-  # sluice bench's probes query with the DuckDB engine, which with a PostgreSQL store sees
-  # only the Parquet history: bench/seed_probe.py probes with engine=postgres instead.
-  local probe_interval=0.5 probe_pid=""
-  if [[ "$c" == redis-pg ]]; then
-    probe_interval=0
-    python3 "$root/bench/seed_probe.py" "$addr" "$duration" 0.5 "$res/probe.json" \
-      2>"$res/probe.err" &
-    probe_pid=$!
-  fi
+  # With a PostgreSQL store the probes must ask engine=postgres: the DuckDB engine sees only
+  # the Parquet history there.
+  local probe_engine=duckdb
+  [[ "$c" == redis-pg ]] && probe_engine=postgres
   local cpu0 t0 t1 bench_rc=0
   cpu0="$(cpu_snapshot "$c")"
   t0="$(now)"
@@ -247,16 +242,13 @@ run_config() {
     rc=0
     "$sluice" bench --url "http://$addr" --mix seed --rate "$rate" --duration "$duration" \
       --connections "$connections" --templates "$templates" \
-      --probe-interval "$probe_interval" --id-prefix "$prefix" \
+      --probe-interval 0.5 --probe-engine "$probe_engine" --id-prefix "$prefix" \
       --acked-out "$res/acked.csv" --series-out "$res/series.csv" \
       --format json --out "$res/bench.json" >"$res/bench.out" 2>"$res/bench.err" || rc=$?
     times >"$res/bench.times"
     exit $rc
   ) || bench_rc=$?
   t1="$(now)"
-  if [[ -n "$probe_pid" ]] && ! wait "$probe_pid"; then
-    log "$c: seed_probe.py failed: $(tail -3 "$res/probe.err")"
-  fi
   if ((bench_rc != 0)); then
     log "$c: sluice bench exited $bench_rc: $(tail -3 "$res/bench.err")"
   fi

@@ -126,12 +126,6 @@ def summarise(out, c, run):
     except (OSError, ValueError):
         r = {}
     b = bench_figures(r)
-    probe = os.path.join(res, "probe.json")
-    if os.path.exists(probe):  # bench/seed_probe.py (engine=postgres)
-        pr = json.load(open(probe))
-        b.update(fresh_p50=pr.get("freshness_p50_ms"), fresh_p99=pr.get("freshness_p99_ms"),
-                 probes=pr.get("probes"), probes_visible=pr.get("probes_visible"),
-                 probes_timed_out=pr.get("probes_timed_out"))
     chk = check_figures(os.path.join(res, "seed_check.out"))
     series = read_csv(os.path.join(res, "series.csv"))
     samples = read_csv(os.path.join(res, "metrics.csv"))
@@ -157,7 +151,7 @@ def summarise(out, c, run):
         p(f"  freshness (ack -> visible in a query): p50 {fmt(num(b['fresh_p50']), 1)} ms, "
           f"p99 {fmt(num(b['fresh_p99']), 1)} ms ({b['probes_visible']} of {b['probes']} probes "
           f"visible, {b['probes_timed_out']} timed out"
-          + (", engine=postgres, bench/seed_probe.py" if os.path.exists(probe) else "") + ")")
+          + (", engine=postgres" if c == "redis-pg" else "") + ")")
     # Backlog and loader rate from the 5 s samples taken while the load ran.
     during = [s for s in samples if t0 <= float(s["epoch"]) <= t1]
     if during:

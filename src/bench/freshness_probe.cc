@@ -52,17 +52,17 @@ void FreshnessProbe::Run(std::stop_token stop) {
   for (uint64_t n = 0; !stop.stop_requested(); ++n) {
     const auto next = Clock::now() + interval;
     const std::string id = options_.id_prefix + "-probe-" + std::to_string(n);
-    auto sent = client.Post("/v1/track",
-                            R"({"messageId":")" + id +
-                                R"(","userId":"sluice-probe","event":"Sluice Probe"})",
-                            write_headers);
+    auto sent = client.Post(
+        "/v1/track",
+        R"({"messageId":")" + id + R"(","userId":"sluice-probe","event":"Sluice Probe"})",
+        write_headers);
     if (!sent.ok() || sent->status != 200) {
       counts_.errors++;
     } else {
       const auto acked = Clock::now();
       counts_.probes++;
-      const std::string query = R"({"sql":"SELECT count(*) FROM events WHERE event_id = ')" +
-                                id + R"('"})";
+      const std::string query = R"({"sql":"SELECT count(*) FROM events WHERE event_id = ')" + id +
+                                R"('","engine":")" + options_.engine + R"("})";
       bool seen = false;
       while (!seen && Clock::now() - acked < timeout) {
         if (stop.stop_requested()) break;  // the run ended: the probe counts neither way
@@ -71,9 +71,8 @@ void FreshnessProbe::Run(std::stop_token stop) {
           counts_.errors++;
         } else if (r->body.find("\"rows\":[[1]]") != std::string::npos) {
           seen = true;
-          histogram_.Record(std::chrono::duration_cast<std::chrono::microseconds>(
-                                Clock::now() - acked)
-                                .count());
+          histogram_.Record(
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - acked).count());
           counts_.visible++;
           break;
         }

@@ -21,7 +21,7 @@
 namespace sluice::bench {
 
 struct FreshnessOptions {
-  std::string url;        // http://host:port (a path prefix is not supported)
+  std::string url;  // http://host:port (a path prefix is not supported)
   double interval_s = 0.1;
   double timeout_s = 10;
   std::string write_key;  // HTTP Basic user name for /v1/track, when set
@@ -29,13 +29,16 @@ struct FreshnessOptions {
   // Probe ids are "<id_prefix>-probe-<n>": unique per run, and never a "<id_prefix>-<seq>" of
   // the run's events.
   std::string id_prefix = "bench";
+  // The /v1/query engine the probes ask: "duckdb" (hot rows + Parquet with the embedded store)
+  // or "postgres" (the PostgreSQL hot store, on its replica).
+  std::string engine = "duckdb";
 };
 
 struct FreshnessSummary {
-  uint64_t probes = 0;     // acknowledged probes
-  uint64_t visible = 0;    // of those, seen by a query in time
+  uint64_t probes = 0;   // acknowledged probes
+  uint64_t visible = 0;  // of those, seen by a query in time
   uint64_t timed_out = 0;
-  uint64_t errors = 0;     // probe sends or queries that failed
+  uint64_t errors = 0;  // probe sends or queries that failed
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
 };
 

@@ -86,6 +86,7 @@ struct BenchOptions {
   // measurement; 0 = off. read_key authorises their queries when the server has keys.
   double probe_interval_s = 0;
   std::string read_key;
+  std::string probe_engine = "duckdb";  // the probes' /v1/query engine: duckdb | postgres
   // Raw XADD mode (bench/raw_xadd.h) when raw_xadd_url is set: redis://[[user]:password@]host
   // [:port][/db]. url, threads, write_key do not apply; gzip, probes and endpoints other than
   // batch are refused.
@@ -137,10 +138,10 @@ struct BenchReport {
   uint64_t requests_missed = 0;    // open loop: slots before the end that never got sent
   uint64_t events_missed = 0;      // open loop: the events those slots owed
   uint64_t events_sent = 0;        // "events_offered" in the JSON too
-  uint64_t events_acked = 0;      // in 2xx responses with "success":true ("accepted" if given)
-  uint64_t events_rejected = 0;   // in such responses but not accepted
-  uint64_t acked_json_bytes = 0;  // uncompressed JSON bytes of acked events
-  uint64_t body_bytes_sent = 0;   // request body bytes on the wire (compressed if gzip)
+  uint64_t events_acked = 0;       // in 2xx responses with "success":true ("accepted" if given)
+  uint64_t events_rejected = 0;    // in such responses but not accepted
+  uint64_t acked_json_bytes = 0;   // uncompressed JSON bytes of acked events
+  uint64_t body_bytes_sent = 0;    // request body bytes on the wire (compressed if gzip)
   std::map<int, uint64_t> status_counts;              // every HTTP status seen
   std::map<std::string, uint64_t> connection_errors;  // "read: end of stream" -> count
   // Requests not answered 200: "503", "network", "timeout" (see above) -> requests.
@@ -148,7 +149,7 @@ struct BenchReport {
   // Requests sent by kind: mix seed "track", "browser_batch", "server_batch"; mix fixed the
   // endpoint's name.
   std::map<std::string, uint64_t> requests_by_kind;
-  uint64_t connects = 0;                              // connections opened, including reconnects
+  uint64_t connects = 0;  // connections opened, including reconnects
   // Raw XADD mode: error replies by message ("XADD: OOM command not allowed…") -> commands.
   std::map<std::string, uint64_t> reply_errors;
   LatencySummary latency;

@@ -41,12 +41,30 @@ TEST(SeedMixIntegration, AckedEventsAreStoredOnceUnderTheirIds) {
   const std::string acked_path = dir.path() + "/acked.csv", series_path = dir.path() + "/s.csv",
                     report_path = dir.path() + "/bench.json";
   std::string out;
-  const int rc = SluiceProcess::RunToCompletion(
-      {"bench", "--url", "http://" + (*proc)->address(), "--mix", "seed", "--rate", "2000",
-       "--duration", "3", "--warmup", "0.5", "--connections", "8", "--id-prefix", prefix,
-       "--probe-interval", "0.5", "--acked-out", acked_path, "--series-out", series_path,
-       "--out", report_path},
-      &out);
+  const int rc = SluiceProcess::RunToCompletion({"bench",
+                                                 "--url",
+                                                 "http://" + (*proc)->address(),
+                                                 "--mix",
+                                                 "seed",
+                                                 "--rate",
+                                                 "2000",
+                                                 "--duration",
+                                                 "3",
+                                                 "--warmup",
+                                                 "0.5",
+                                                 "--connections",
+                                                 "8",
+                                                 "--id-prefix",
+                                                 prefix,
+                                                 "--probe-interval",
+                                                 "0.5",
+                                                 "--acked-out",
+                                                 acked_path,
+                                                 "--series-out",
+                                                 series_path,
+                                                 "--out",
+                                                 report_path},
+                                                &out);
   ASSERT_EQ(rc, 0) << out;
 
   simdjson::dom::parser parser;
@@ -99,8 +117,7 @@ TEST(SeedMixIntegration, AckedEventsAreStoredOnceUnderTheirIds) {
                             ") AS BIGINT)) " + events),
             static_cast<int64_t>(seq_sum));
   // Probes use ids of their own.
-  EXPECT_GE(QueryInt(c, "SELECT count(*) FROM events WHERE event_id LIKE '" + prefix +
-                            "-probe-%'"),
+  EXPECT_GE(QueryInt(c, "SELECT count(*) FROM events WHERE event_id LIKE '" + prefix + "-probe-%'"),
             static_cast<int64_t>(probes));
 
   // The series: one row per measured second, adding up to the report.
@@ -121,6 +138,42 @@ TEST(SeedMixIntegration, AckedEventsAreStoredOnceUnderTheirIds) {
   }
   EXPECT_EQ(series_offered, offered);
   EXPECT_EQ(series_acked, acked);
+}
+
+// --probe-engine: the probes ask that /v1/query engine. This server has no PostgreSQL store, so
+// engine=postgres probes are refused (counted as errors, never visible), where duckdb probes
+// see their events; a bad engine name stops the bench with a sentence.
+TEST(SeedMixIntegration, ProbesAskTheEngineTheyAreGiven) {
+  TempDir dir;
+  auto proc = SluiceProcess::Start(dir.path() + "/data");
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  auto run = [&](const std::string& engine, std::string* json) {
+    const std::string report_path = dir.path() + "/" + engine + ".json";
+    std::string out;
+    const int rc = SluiceProcess::RunToCompletion(
+        {"bench", "--url", "http://" + (*proc)->address(), "--rate", "500", "--duration", "2",
+         "--probe-interval", "0.3", "--probe-engine", engine, "--out", report_path},
+        &out);
+    *json = ReadFile(report_path);
+    return rc;
+  };
+  simdjson::dom::parser parser;
+  std::string json;
+  ASSERT_EQ(run("duckdb", &json), 0);
+  simdjson::dom::element duck = parser.parse(json);
+  EXPECT_GT(uint64_t(duck["probes_visible"]), 0u) << json;
+  EXPECT_EQ(uint64_t(duck["probe_errors"]), 0u) << json;
+  ASSERT_EQ(run("postgres", &json), 0);
+  simdjson::dom::element pg = parser.parse(json);
+  EXPECT_EQ(uint64_t(pg["probes_visible"]), 0u) << json;
+  EXPECT_GT(uint64_t(pg["probe_errors"]), 0u) << json;
+
+  std::string out;
+  EXPECT_EQ(
+      SluiceProcess::RunToCompletion(
+          {"bench", "--url", "http://" + (*proc)->address(), "--probe-engine", "mysql"}, &out),
+      2);
+  EXPECT_NE(out.find("--probe-engine must be duckdb or postgres"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ struct BenchFlags {
   std::string duration = "10";
   std::string warmup = "0";
   std::string probe_interval = "0";
+  std::string probe_engine = "duckdb";
   std::string read_key;
   bool gzip = false;
   std::string write_key;
@@ -104,6 +105,10 @@ Result<bench::BenchOptions> ToOptions(const BenchFlags& f) {
   SLUICE_RETURN_IF_ERROR(
       ParseSeconds("--probe-interval", f.probe_interval, 0, &o.probe_interval_s));
   o.read_key = f.read_key;
+  if (f.probe_engine != "duckdb" && f.probe_engine != "postgres") {
+    return Status::InvalidArgument("--probe-engine must be duckdb or postgres");
+  }
+  o.probe_engine = f.probe_engine;
   SLUICE_RETURN_IF_ERROR(
       ParseWhole<size_t>("--event-bytes", f.event_bytes, 1, size_t{1} << 20, &o.event_bytes));
   SLUICE_RETURN_IF_ERROR(
@@ -250,6 +255,9 @@ void SetupBench(CLI::App& app, int* exit_code) {
          "/v1/query (0 = off)");
   option("--read-key", &flags->read_key, "SLUICE_BENCH_READ_KEY", "KEY",
          "Read key for the probes' queries, sent as a Bearer token");
+  option("--probe-engine", &flags->probe_engine, "SLUICE_BENCH_PROBE_ENGINE", "duckdb|postgres",
+         "The /v1/query engine the probes ask: duckdb, or postgres with a PostgreSQL hot store "
+         "(whose rows the DuckDB engine does not see until they are exported)");
   option("--event-bytes", &flags->event_bytes, "SLUICE_BENCH_EVENT_BYTES", "BYTES",
          "Mean JSON size of one event");
   option("--templates", &flags->templates, "SLUICE_BENCH_TEMPLATES", "N",
