@@ -41,6 +41,17 @@ pg_free_port() {
   return 1
 }
 
+# pid_wait_exit PID SECONDS: 0 once process PID is gone, 1 if it is still there after SECONDS
+# (polled every 0.1 s). Shared with redis.sh and s3rver.sh, which source this file.
+pid_wait_exit() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # Runs a command as the owner of the server files: `postgres` when we are root (PostgreSQL
 # refuses to run as root), else ourselves. From / so that the postgres user may chdir.
 _pg_as_owner() {

@@ -73,16 +73,13 @@ redis_stop() {
     echo "usage: redis_stop DIR" >&2
     return 2
   fi
-  local dir="$1" pid i
+  local dir="$1" pid
   [[ -f "$dir/redis.pid" ]] || return 0
   pid="$(cat "$dir/redis.pid" 2>/dev/null)" || return 0
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
   # SIGTERM makes redis-server shut down as SHUTDOWN does (works with requirepass too).
   kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
+  pid_wait_exit "$pid" 10 && return 0
   echo "redis.sh: redis-server $pid in $dir did not stop within 10 s" >&2
   return 1
 }

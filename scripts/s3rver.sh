@@ -78,16 +78,13 @@ s3rver_stop() {
     echo "usage: s3rver_stop DIR" >&2
     return 2
   fi
-  local dir="$1" pid i
+  local dir="$1" pid
   [[ -f "$dir/s3rver.pid" ]] || return 0
   pid="$(cat "$dir/s3rver.pid" 2>/dev/null)" || return 0
   rm -f "$dir/s3rver.pid"
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
+  pid_wait_exit "$pid" 10 && return 0
   kill -KILL "$pid" 2>/dev/null || true
   echo "s3rver.sh: s3rver $pid in $dir did not stop within 10 s of SIGTERM; killed it" >&2
   return 1

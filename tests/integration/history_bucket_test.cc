@@ -109,18 +109,6 @@ void ExpectExactCount(http::TestClient& c, int64_t sent) {
   EXPECT_EQ(q.rows[0][1], std::to_string(sent));
 }
 
-int64_t Metric(http::TestClient& c, const std::string& name) {
-  auto r = c.Get("/metrics");
-  if (!r.ok()) return -1;
-  const std::string& body = r->body;
-  for (size_t pos = 0; (pos = body.find(name, pos)) != std::string::npos; pos += name.size()) {
-    if ((pos == 0 || body[pos - 1] == '\n') && body[pos + name.size()] == ' ') {
-      return std::stoll(body.substr(pos + name.size() + 1));
-    }
-  }
-  return -1;
-}
-
 size_t FilesUnder(const std::string& dir) {
   size_t n = 0;
   std::error_code ec;
@@ -197,7 +185,7 @@ TEST_F(HistoryBucketTest, S3EventsCountExactlyFromAnEmptyCacheAndARangeFetchesOn
     sent = SendFor(c, "h-", 6);
     EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", sent), sent);
     // Exported windows are in the cache already (the exporter put them there): no fetch.
-    EXPECT_EQ(Metric(c, "sluice_history_cache_misses_total"), 0);
+    EXPECT_EQ(MetricValue(c, "sluice_history_cache_misses_total"), 0);
   }
   StopAndExportAll(std::move(*proc), data, args);
 
@@ -243,7 +231,7 @@ TEST_F(HistoryBucketTest, S3EventsCountExactlyFromAnEmptyCacheAndARangeFetchesOn
     EXPECT_TRUE(fs::exists(data + "/cache/" + newest.key)) << newest.key;
     ExpectExactCount(c, sent);
     EXPECT_EQ(FilesUnder(data + "/cache"), x.entries.size());
-    EXPECT_EQ(Metric(c, "sluice_history_cache_misses_total"), int64_t(x.entries.size()) - 1);
+    EXPECT_EQ(MetricValue(c, "sluice_history_cache_misses_total"), int64_t(x.entries.size()) - 1);
   }
   ASSERT_EQ((*proc)->Terminate(), 0) << (*proc)->Log();
 
@@ -254,7 +242,7 @@ TEST_F(HistoryBucketTest, S3EventsCountExactlyFromAnEmptyCacheAndARangeFetchesOn
   {
     http::TestClient c((*proc)->address());
     EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM events_1m WHERE count < 0"), 0);
-    EXPECT_EQ(FilesUnder(data + "/cache"), 1u);  // the newest only
+    EXPECT_EQ(FilesUnder(data + "/cache"), 1u);          // the newest only
     const Entry& mid = x.entries[x.entries.size() / 2];  // not the newest: there are >= 3
     EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM events WHERE received_at >= TIMESTAMPTZ '" +
                               mid.window_start + "' AND received_at < TIMESTAMPTZ '" +
@@ -309,24 +297,24 @@ TEST_F(HistoryBucketTest, AnOutageOfTheBucketLosesNothingAndExportsResume) {
   int sent = SendFor(c, "o-", 3);
   // At least one window exported before the outage.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (Metric(c, "sluice_export_windows_total") < 1 &&
+  while (MetricValue(c, "sluice_export_windows_total") < 1 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_GE(Metric(c, "sluice_export_windows_total"), 1);
+  ASSERT_GE(MetricValue(c, "sluice_export_windows_total"), 1);
 
   ASSERT_TRUE(s3.Stop());
-  const int64_t exported_before = Metric(c, "sluice_export_windows_total");
+  const double exported_before = MetricValue(c, "sluice_export_windows_total");
   sent = SendFor(c, "o-", 4, sent);  // acknowledged while the bucket is down
   EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", sent), sent);
   // The exporter kept failing (and saying so), and nothing was exported meanwhile.
   const auto fail_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (Metric(c, "sluice_export_errors_total") < 1 &&
+  while (MetricValue(c, "sluice_export_errors_total") < 1 &&
          std::chrono::steady_clock::now() < fail_deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  EXPECT_GE(Metric(c, "sluice_export_errors_total"), 1);
-  EXPECT_EQ(Metric(c, "sluice_export_windows_total"), exported_before);
+  EXPECT_GE(MetricValue(c, "sluice_export_errors_total"), 1);
+  EXPECT_EQ(MetricValue(c, "sluice_export_windows_total"), exported_before);
   EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM events"), sent);
   EXPECT_EQ(QueryInt(c, "SELECT count(DISTINCT event_id) FROM events"), sent);
 
@@ -376,7 +364,7 @@ TEST_F(HistoryBucketTest, AzureEventsCountExactlyFromAnEmptyCache) {
   http::TestClient c((*proc)->address());
   EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM sluice_windows WHERE NOT dropped"), 0);
   ExpectExactCount(c, sent);
-  EXPECT_GE(Metric(c, "sluice_history_cache_misses_total"), 2);
+  EXPECT_GE(MetricValue(c, "sluice_history_cache_misses_total"), 2);
   ASSERT_EQ((*proc)->Terminate(), 0) << (*proc)->Log();
 }
 
@@ -417,7 +405,7 @@ TEST_F(HistoryBucketTest, PostgresWindowsInTheBucketAreQueriedThroughTheCache) {
   http::TestClient c((*proc)->address());
   ExpectExactCount(c, sent);
   // Every window but the newest (fetched at start) was fetched for the query.
-  EXPECT_EQ(Metric(c, "sluice_history_cache_misses_total"), int64_t(x.entries.size()) - 1);
+  EXPECT_EQ(MetricValue(c, "sluice_history_cache_misses_total"), int64_t(x.entries.size()) - 1);
   ASSERT_EQ((*proc)->Terminate(), 0) << (*proc)->Log();
 }
 

@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <utility>
@@ -59,6 +60,20 @@ inline QueryResponse Query(http::TestClient& c, const std::string& sql,
     out.rows.push_back(std::move(vals));
   }
   return out;
+}
+
+// The value of the /metrics sample `series` (its name with its labels, as rendered:
+// `sluice_buffer_up{shard="disk"}`); -1 when there is none or /metrics does not answer.
+inline double MetricValue(http::TestClient& c, const std::string& series) {
+  auto r = c.Get("/metrics");
+  if (!r.ok()) return -1;
+  const std::string& body = r->body;
+  for (size_t pos = 0; (pos = body.find(series, pos)) != std::string::npos; pos += series.size()) {
+    if ((pos == 0 || body[pos - 1] == '\n') && body.compare(pos + series.size(), 1, " ") == 0) {
+      return std::atof(body.c_str() + pos + series.size() + 1);
+    }
+  }
+  return -1;
 }
 
 inline int64_t QueryInt(http::TestClient& c, const std::string& sql,

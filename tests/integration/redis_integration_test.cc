@@ -184,17 +184,6 @@ std::string FirstLine(const std::string& path) {
   return line;
 }
 
-// The value of the first /metrics sample whose line starts with `prefix`; -1 when absent.
-double Metric(http::TestClient& c, const std::string& prefix) {
-  auto r = c.Get("/metrics");
-  if (!r.ok()) return -1;
-  size_t at = r->body.find("\n" + prefix);
-  if (at == std::string::npos) return -1;
-  size_t space = r->body.find(' ', at + 1 + prefix.size());
-  if (space == std::string::npos) return -1;
-  return std::atof(r->body.c_str() + space + 1);
-}
-
 class RedisIntegration : public ::testing::Test {
  protected:
   void SetUp() override { SLUICE_REDIS_OR_SKIP(); }
@@ -451,7 +440,8 @@ class RedisOutage : public RedisIntegration {
       out.while_down = Ready(c);
       return out.while_down.reason.find("buffer unavailable") != std::string::npos;
     })) << out.while_down.body;
-    out.buffer_up_while_down = Metric(c, "sluice_buffer_up{shard=\"" + ShardName(redis) + "\"}");
+    out.buffer_up_while_down =
+        MetricValue(c, "sluice_buffer_up{shard=\"" + ShardName(redis) + "\"}");
     if (!spill) {
       EXPECT_TRUE(PollUntil(10s, [&] { return load.unavailable_with_retry_after() > 0; }));
     }
@@ -493,7 +483,7 @@ TEST_F(RedisOutage, WithoutSpillClientsGet503RetryAfterAndEverythingAckedIsLoade
 
   http::TestClient c((*proc)->address());
   ASSERT_TRUE(WaitCaughtUp(c, 60s)) << Ready(c).body;
-  EXPECT_EQ(Metric(c, "sluice_buffer_up{shard=\"" + ShardName(redis) + "\"}"), 1);
+  EXPECT_EQ(MetricValue(c, "sluice_buffer_up{shard=\"" + ShardName(redis) + "\"}"), 1);
   ExpectExactlyAcked(c, out.acked, 2 * 50);
 }
 
@@ -523,7 +513,7 @@ TEST_F(RedisOutage, WithSpillDiskNothingIsRefusedAndTheSpillIsLoaded) {
   const ShardState* stream = ready.Shard(ShardName(redis));
   ASSERT_NE(stream, nullptr) << ready.body;
   EXPECT_GT(stream->committed_offset, 0u) << ready.body;
-  EXPECT_GE(Metric(c, "sluice_buffer_spilled_records_total"), double(spill->committed_offset));
+  EXPECT_GE(MetricValue(c, "sluice_buffer_spilled_records_total"), double(spill->committed_offset));
   std::printf("%llu events spilled to disk while Redis was down\n",
               static_cast<unsigned long long>(spill->committed_offset));
   ExpectExactlyAcked(c, out.acked, 2 * 50);
