@@ -1,6 +1,8 @@
 #include "bench/freshness_probe.h"
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 
 #include "http/auth.h"
 #include "http/test_client.h"
@@ -9,6 +11,20 @@ namespace sluice::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// `t` as a TIMESTAMPTZ literal both DuckDB and PostgreSQL read: 'YYYY-MM-DD HH:MM:SS.uuuuuu+00'.
+std::string TimestampLiteral(std::chrono::system_clock::time_point t) {
+  const int64_t us =
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(us / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "TIMESTAMPTZ '%04d-%02d-%02d %02d:%02d:%02d.%06lld+00'",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(us % 1'000'000));
+  return buf;
+}
 
 }  // namespace
 
@@ -52,6 +68,9 @@ void FreshnessProbe::Run(std::stop_token stop) {
   for (uint64_t n = 0; !stop.stop_requested(); ++n) {
     const auto next = Clock::now() + interval;
     const std::string id = options_.id_prefix + "-probe-" + std::to_string(n);
+    const std::string since = TimestampLiteral(
+        std::chrono::system_clock::now() -
+        std::chrono::microseconds(static_cast<int64_t>(options_.lookback_s * 1e6)));
     auto sent = client.Post(
         "/v1/track",
         R"({"messageId":")" + id + R"(","userId":"sluice-probe","event":"Sluice Probe"})",
@@ -61,8 +80,9 @@ void FreshnessProbe::Run(std::stop_token stop) {
     } else {
       const auto acked = Clock::now();
       counts_.probes++;
-      const std::string query = R"({"sql":"SELECT count(*) FROM events WHERE event_id = ')" + id +
-                                R"('","engine":")" + options_.engine + R"("})";
+      const std::string query = R"({"sql":"SELECT count(*) FROM events WHERE received_at >= )" +
+                                since + " AND event_id = '" + id + R"('","engine":")" +
+                                options_.engine + R"("})";
       bool seen = false;
       while (!seen && Clock::now() - acked < timeout) {
         if (stop.stop_requested()) break;  // the run ended: the probe counts neither way
@@ -76,7 +96,7 @@ void FreshnessProbe::Run(std::stop_token stop) {
           counts_.visible++;
           break;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       if (!seen && !stop.stop_requested()) counts_.timed_out++;
     }

@@ -2,10 +2,16 @@
 //
 // Every `interval`, it sends one probe event (POST /v1/track with a unique messageId,
 // "<id_prefix>-probe-<n>"), and
-// once it is acknowledged polls POST /v1/query for that event_id every 10 ms; the time from
+// once it is acknowledged polls POST /v1/query for that event_id every 20 ms; the time from
 // the acknowledgement to the first answer that finds it is one freshness sample. A probe not
 // visible within `timeout` counts as timed out. One probe is in flight at a time, so the
-// probe adds about one event and 100 small queries a second to the load.
+// probe adds about one event and up to 50 small queries a second to the load.
+//
+// The query reads only `received_at >= <the probe's send time> - lookback_s`, as a dashboard
+// of recent events would: without that bound every poll scans all of `events` (on PostgreSQL
+// a parallel sequential scan of every partition), and the probe, not the pipeline, would set
+// the store's CPU cost. So the client's clock must not be ahead of the server's by more than
+// lookback_s (they are the same clock on one machine).
 //
 // Concurrency: Start() runs the loop on its own thread; Stop() ends and joins it; Summary()
 // after Stop().
@@ -32,6 +38,8 @@ struct FreshnessOptions {
   // The /v1/query engine the probes ask: "duckdb" (hot rows + Parquet with the embedded store)
   // or "postgres" (the PostgreSQL hot store, on its replica).
   std::string engine = "duckdb";
+  // The probe's query reads events received at most this long before the probe was sent.
+  double lookback_s = 2;
 };
 
 struct FreshnessSummary {

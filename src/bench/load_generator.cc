@@ -590,7 +590,7 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   if (options.probe_interval_s > 0) {
     probe = std::make_unique<FreshnessProbe>(FreshnessOptions{
         options.url, options.probe_interval_s, 10.0, options.write_key, options.read_key,
-        report.id_prefix, options.probe_engine});
+        report.id_prefix, options.probe_engine, options.probe_lookback_s});
   }
   {
     // Counts the event loops still running, so that a stopped run waits for them only as long

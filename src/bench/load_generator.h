@@ -87,6 +87,7 @@ struct BenchOptions {
   double probe_interval_s = 0;
   std::string read_key;
   std::string probe_engine = "duckdb";  // the probes' /v1/query engine: duckdb | postgres
+  double probe_lookback_s = 2;  // the probes' queries read received_at >= send time - this
   // Raw XADD mode (bench/raw_xadd.h) when raw_xadd_url is set: redis://[[user]:password@]host
   // [:port][/db]. url, threads, write_key do not apply; gzip, probes and endpoints other than
   // batch are refused.

@@ -174,6 +174,13 @@ TEST(SeedMixIntegration, ProbesAskTheEngineTheyAreGiven) {
           {"bench", "--url", "http://" + (*proc)->address(), "--probe-engine", "mysql"}, &out),
       2);
   EXPECT_NE(out.find("--probe-engine must be duckdb or postgres"), std::string::npos) << out;
+  EXPECT_EQ(
+      SluiceProcess::RunToCompletion(
+          {"bench", "--url", "http://" + (*proc)->address(), "--probe-lookback", "-1"}, &out),
+      2);
+  EXPECT_NE(out.find("--probe-lookback must be a number of 0 or more (got '-1')"),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace

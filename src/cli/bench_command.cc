@@ -43,6 +43,7 @@ struct BenchFlags {
   std::string warmup = "0";
   std::string probe_interval = "0";
   std::string probe_engine = "duckdb";
+  std::string probe_lookback = "2";
   std::string read_key;
   bool gzip = false;
   std::string write_key;
@@ -109,6 +110,8 @@ Result<bench::BenchOptions> ToOptions(const BenchFlags& f) {
     return Status::InvalidArgument("--probe-engine must be duckdb or postgres");
   }
   o.probe_engine = f.probe_engine;
+  SLUICE_RETURN_IF_ERROR(
+      ParseSeconds("--probe-lookback", f.probe_lookback, 0, &o.probe_lookback_s));
   SLUICE_RETURN_IF_ERROR(
       ParseWhole<size_t>("--event-bytes", f.event_bytes, 1, size_t{1} << 20, &o.event_bytes));
   SLUICE_RETURN_IF_ERROR(
@@ -258,6 +261,10 @@ void SetupBench(CLI::App& app, int* exit_code) {
   option("--probe-engine", &flags->probe_engine, "SLUICE_BENCH_PROBE_ENGINE", "duckdb|postgres",
          "The /v1/query engine the probes ask: duckdb, or postgres with a PostgreSQL hot store "
          "(whose rows the DuckDB engine does not see until they are exported)");
+  option("--probe-lookback", &flags->probe_lookback, "SLUICE_BENCH_PROBE_LOOKBACK", "SECONDS",
+         "The probes' queries read only events received at most this long before the probe "
+         "was sent (a full scan of `events` per poll would load the store more than the "
+         "pipeline does); the client's clock must not run ahead of the server's by more");
   option("--event-bytes", &flags->event_bytes, "SLUICE_BENCH_EVENT_BYTES", "BYTES",
          "Mean JSON size of one event");
   option("--templates", &flags->templates, "SLUICE_BENCH_TEMPLATES", "N",

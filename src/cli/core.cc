@@ -174,6 +174,10 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   if (c.duckdb_threads < 0 || c.duckdb_threads > 256) {
     return Status::InvalidArgument("--duckdb-threads must be between 0 (one per core) and 256");
   }
+  if (c.pg_analyze_after_rows < 0) {
+    return Status::InvalidArgument(
+        "--pg-analyze-after-rows must be 0 (leave it to autovacuum) or a positive row count");
+  }
   if (c.pg_partitions_ahead < 0 || c.pg_partitions_ahead > 1000) {
     return Status::InvalidArgument("--pg-partitions-ahead must be between 0 and 1000");
   }
@@ -414,6 +418,7 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
     po.window_us = window_us;
     po.partition_us = parsed.pg_partition.count() * 1000;
     po.partitions_ahead = config.pg_partitions_ahead;
+    po.analyze_after_rows = config.pg_analyze_after_rows;
     po.parquet_glob = parquet_glob;
     po.tmp_dir = (core->data_dir / "export-tmp").string();
     po.duckdb_memory_limit = config.duckdb_memory_limit;

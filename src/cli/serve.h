@@ -50,6 +50,7 @@ struct ServeConfig {
   std::string store_read;        // postgres: a streaming replica for exports and queries
   std::string pg_partition = "1h";    // postgres: length of one `events` partition
   int pg_partitions_ahead = 2;        // postgres: partitions created ahead of the newest data
+  int64_t pg_analyze_after_rows = 10'000;  // postgres: ANALYZE a partition at this many rows
   std::string replica_wait = "60s";   // postgres: how long an export waits for replica replay
   bool query_allow_privileged_role = false;  // postgres: development only (see README)
   std::string object_store;  // default file://DATA_DIR/objects; s3://…, az://…

@@ -75,6 +75,9 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
       "Length of one PostgreSQL `events` partition: a whole multiple of --export-interval");
   opt("pg-partitions-ahead", &cfg->pg_partitions_ahead,
       "PostgreSQL partitions created ahead of the newest data");
+  opt("pg-analyze-after-rows", &cfg->pg_analyze_after_rows,
+      "ANALYZE a fresh PostgreSQL partition once this process has committed this many rows "
+      "into it (0 = leave it to autovacuum, whose first ANALYZE may come a minute later)");
   opt("replica-wait", &cfg->replica_wait,
       "How long an export waits for the replica to replay the primary's last commit");
   opt("query-allow-privileged-role", &cfg->query_allow_privileged_role,

@@ -710,12 +710,38 @@ Status PostgresStore::CommitOnce(const Batch& batch, bool* needs_revive) {
   if (Status st = Fault("before_commit"); !st.ok()) return fail(st);
   if (Status st = conn->Exec("COMMIT"); !st.ok()) return fail(st);
 
-  std::lock_guard lock(mu_);
-  for (int64_t start : revived) {
-    windows_[start].dropped = false;
-    windows_[start].purged = false;
+  std::vector<int64_t> to_analyze;
+  {
+    std::lock_guard lock(mu_);
+    for (int64_t start : revived) {
+      windows_[start].dropped = false;
+      windows_[start].purged = false;
+    }
+    max_received_at_us_ = std::max(max_received_at_us_, batch_max);
+    if (options_.analyze_after_rows > 0) {
+      for (const auto& [start, n] : rows_per_window) {
+        int64_t part_end = 0;
+        auto it = partitions_.find(PartitionForLocked(start, &part_end));
+        if (it == partitions_.end() || it->second.analyzed) continue;
+        it->second.rows += n;
+        if (it->second.rows >= options_.analyze_after_rows) {
+          it->second.analyzed = true;
+          to_analyze.push_back(it->first);
+        }
+      }
+    }
   }
-  max_received_at_us_ = std::max(max_received_at_us_, batch_max);
+  // Statistics for a fresh partition now rather than at autovacuum's next round: the batch is
+  // committed, so a failure here is only logged (autovacuum analyzes it later anyway).
+  for (int64_t start : to_analyze) {
+    const std::string name = PartitionName(start);
+    if (Status st = conn->Exec("ANALYZE " + name); !st.ok()) {
+      spdlog::warn("hot store: ANALYZE {} failed (autovacuum will do it): {}", name,
+                   st.ToString());
+    } else {
+      spdlog::debug("hot store: analyzed partition {}", name);
+    }
+  }
   return Status::OK();
 }
 

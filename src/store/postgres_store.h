@@ -90,6 +90,11 @@ struct PostgresStoreOptions {
   // partitions mean fewer tables but a partition is dropped only when all its windows are.
   int64_t partition_us = 3'600'000'000;
   int partitions_ahead = 2;  // created ahead of the newest received_at (and of now at Open)
+  // A partition is ANALYZEd once, right after the commit that brings the rows this process
+  // wrote into it to at least this many (0 = never; autovacuum's first ANALYZE comes up to
+  // autovacuum_naptime later). Until then the planner has no statistics for it and plans a
+  // query on recent events as a (parallel, JIT-compiled) scan of the whole partition.
+  int64_t analyze_after_rows = 10'000;
   // The exported history, read with hive_partitioning, e.g. "/data/objects/events/**/*.parquet":
   // the rows of dropped windows (late rows for them, ForEachEventIdSince). Empty: none.
   std::string parquet_glob;
@@ -152,6 +157,8 @@ class PostgresStore final : public HotStore {
   struct PartitionState {
     int64_t end_us = 0;
     bool dropping = false;  // being detached: commits into it are refused until it is gone
+    int64_t rows = 0;       // rows this process committed into it
+    bool analyzed = false;  // ANALYZEd after reaching options_.analyze_after_rows
   };
   // Commits share the gate; MarkExported and DropWindow take it alone, after the commits in
   // flight, and hold new ones back (unlike std::shared_mutex, a waiting exclusive caller is

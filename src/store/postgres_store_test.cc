@@ -171,6 +171,45 @@ TEST_F(PostgresStoreTest, PartitionsAreCreatedAhead) {
   EXPECT_EQ(Partitions(), want);
 }
 
+// A fresh partition gets statistics from the store once it has analyze_after_rows rows (a
+// manual ANALYZE, counted in analyze_count; autovacuum's would be autoanalyze_count), and only
+// once; with 0 the store leaves it to autovacuum.
+TEST_F(PostgresStoreTest, AFreshPartitionIsAnalyzedOnceItHoldsEnoughRows) {
+  constexpr int64_t kSecond = 1'000'000;
+  // pg_stat_user_tables.analyze_count of `table`, once it is `want` or after 1.5 s: a
+  // backend's counters reach the shared statistics when it goes idle, within about a second.
+  auto analyze_count = [&](const std::string& table, int64_t want) {
+    int64_t n = -1;
+    for (int i = 0; i < 15 && n != want; ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      n = Count("SELECT COALESCE(max(analyze_count), 0) FROM pg_stat_user_tables "
+                "WHERE relname = '" + table + "'");
+    }
+    return n;
+  };
+  PostgresStoreOptions o = Options();
+  o.analyze_after_rows = 100;
+  auto store = Open(o);
+  ASSERT_TRUE(store);
+  const std::string p12 = PostgresStore::PartitionName(kT0);
+  const std::string p13 = PostgresStore::PartitionName(kT0 + kHour);
+  ASSERT_TRUE(store->CommitBatch(EventsBatch(60, "a", 0, 60, kT0, kSecond)).ok());
+  EXPECT_EQ(analyze_count(p12, 1), 0);  // 60 rows: not yet
+  ASSERT_TRUE(store->CommitBatch(EventsBatch(120, "a", 60, 60, kT0 + kMinute, kSecond)).ok());
+  EXPECT_EQ(analyze_count(p12, 1), 1);  // 120 rows
+  EXPECT_EQ(Text("SELECT reltuples::bigint FROM pg_class WHERE relname = '" + p12 + "'"), "120");
+  ASSERT_TRUE(store->CommitBatch(EventsBatch(300, "a", 120, 180, kT0 + 2 * kMinute, kSecond)).ok());
+  EXPECT_EQ(analyze_count(p12, 2), 1);  // once per partition: autovacuum keeps it current after
+  EXPECT_EQ(analyze_count(p13, 1), 0);
+
+  store.reset();
+  o.analyze_after_rows = 0;
+  store = Open(o);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->CommitBatch(EventsBatch(500, "a", 300, 200, kT0 + kHour, kSecond)).ok());
+  EXPECT_EQ(analyze_count(p13, 1), 0);
+}
+
 // Six 10-minute windows fill an hour's partition; once all six are exported and dropped
 // (and the data has moved past the hour), the partition is detached and dropped. Late rows
 // for one of its windows bring the partition back with the window's rows from Parquet.
