@@ -219,6 +219,17 @@ def summarise(out, c, run):
     p("  bytes on disk: " + ("; ".join(disk) or "n/a"))
     # Loss and duplicates.
     ok = int(f.get("check_rc", "1")) == 0
+    # The figures bench/seed_ramp.sh judges a rate by.
+    with open(os.path.join(res, "summary.json"), "w") as sj:
+        json.dump({"rate": num(f.get("rate")), "duration_s": duration,
+                   "offered": offered, "acked": acked,
+                   "errors": sum(int(v) for v in b["errors"].values()) if b["errors"] else 0,
+                   "p50_ms": num(b["p50"]), "p99_ms": num(b["p99"]), "p999_ms": num(b["p999"]),
+                   "backlog_growing": growing if during else None,
+                   "backlog_median_last_third": (statistics.median(backlog[-thirds:])
+                                                 if during else None),
+                   "fresh_p99_ms": num(b["fresh_p99"]),
+                   "exports": len(exports), "check_ok": ok}, sj)
     if chk:
         p(f"  loss/duplicates: acknowledged {chk.get('acked_events', 0):,}, missing "
           f"{chk.get('missing', 0):,}, duplicated ids {chk.get('duplicated_ids', 0):,}, stored "
