@@ -17,10 +17,9 @@
 # proves every acknowledged id is stored exactly once (Parquet + hot rows not exported).
 #
 # Full mode (the default) also measures the limits in the same run, after the seed load:
-# a no-op HTTP handler (`serve --noop-route`, `bench --endpoint noop`, closed loop), raw
-# pipelined XADD of the same generator's events to the same Redis (`bench --raw-xadd`) — both
-# in batches of 50, about the seed mix's mean request (48.7), as --mix seed takes no
-# --endpoint and --raw-xadd sends fixed batches —
+# a no-op HTTP handler (`serve --noop-route`, `bench --mix seed --endpoint noop`: the same
+# requests, closed loop), raw pipelined XADD of the same generator's events to the same Redis
+# (`bench --raw-xadd --mix seed`: each round trip one seed-mix request's events, closed loop),
 # `psql \copy` of the stored rows into a scratch table, and DuckDB writing an exported
 # window's rows to Parquet (build/src/bench/duck_exec, outside the query sandbox); and draws
 # a PNG (gnuplot) of throughput, p99 latency and backlog over time.
@@ -37,6 +36,7 @@
 #        LIMITS      1/0: measure the limits (1; 0 with SMOKE=1)
 #        LIMIT_DURATION   seconds per limit run (30)
 #        PLOT        1/0: draw the PNG (1 when gnuplot is installed)
+#        SERVE_ARGS  extra flags for sluice serve (e.g. "--background-nice 0" for an A/B run)
 #        OUT         where reports go (BUILD_DIR/bench-seed[-smoke]); OUT/report.md is the
 #                    block to append to BENCHMARKS.md
 # Exit status: 0 when every configuration stored every acknowledged event exactly once; 1 on
@@ -64,6 +64,7 @@ connections="${CONNECTIONS:-32}"
 templates="${TEMPLATES:-100000}"
 limit_duration="${LIMIT_DURATION:-30}"
 plot="${PLOT:-auto}"
+read -r -a extra_serve_args <<<"${SERVE_ARGS:-}"
 if [[ "$plot" == auto ]]; then
   if command -v gnuplot >/dev/null 2>&1; then plot=1; else plot=0; fi
 fi
@@ -215,7 +216,8 @@ run_config() {
     log "$c: redis-server on $rport, PostgreSQL primary on $pport, replica on $rep_port"
   fi
 
-  "$sluice" serve "${serve_args[@]}" "${store_args[@]}" >"$res/server.log" 2>&1 &
+  "$sluice" serve "${serve_args[@]}" "${store_args[@]}" "${extra_serve_args[@]}" \
+    >"$res/server.log" 2>&1 &
   serve_pid=$!
   local i
   for i in $(seq 600); do [[ -s "$data/serve.addr" ]] && break; sleep 0.05; done
@@ -274,7 +276,7 @@ run_config() {
   local raw_rate="" copy_rate="" copy_rows=""
   if [[ "$limits" == 1 && "$c" == redis-pg ]]; then
     log "$c: limit: raw pipelined XADD to the same Redis, $limit_duration s"
-    "$sluice" bench --raw-xadd "redis://127.0.0.1:$rport" --batch 50 \
+    "$sluice" bench --raw-xadd "redis://127.0.0.1:$rport" --mix seed \
       --connections 16 --duration "$limit_duration" --format json \
       --out "$res/limit-xadd.json" >/dev/null 2>"$res/limit-xadd.err" || true
     raw_rate="$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['events_per_s']))" \
@@ -414,7 +416,7 @@ duckdb_limit() {
 }
 
 # The no-op handler: the same binary's HTTP stack with no parsing and no storage, closed loop,
-# batches of 50 (about the seed mix's mean request).
+# the seed mix's requests.
 noop_limit() {
   local d="$tmp/noop" addr
   mkdir -p "$d"
@@ -424,7 +426,7 @@ noop_limit() {
   for _ in $(seq 600); do [[ -s "$d/d/serve.addr" ]] && break; sleep 0.05; done
   addr="$(cat "$d/d/serve.addr")"
   log "limit: no-op handler, closed loop, $limit_duration s"
-  "$sluice" bench --url "http://$addr" --endpoint noop --batch 50 --connections 16 \
+  "$sluice" bench --url "http://$addr" --mix seed --endpoint noop --connections 16 \
     --duration "$limit_duration" --format json --out "$out/limit-noop.json" >/dev/null 2>&1 || true
   kill "$serve_pid"
   wait "$serve_pid" || true
@@ -442,7 +444,7 @@ finished="$(now)"
 
 {
   echo "date $(date -u +%Y-%m-%d)"
-  echo "command SMOKE=$smoke DURATION=$duration RATE=$rate CONFIG=$config bench/seed.sh"
+  echo "command SMOKE=$smoke DURATION=$duration RATE=$rate CONFIG=$config EXPORT_INTERVAL=$export_interval${SERVE_ARGS:+ SERVE_ARGS=\"$SERVE_ARGS\"} bench/seed.sh"
   echo "machine $(machine)"
   echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (plus uncommitted changes)')"
   echo "wall_s $(python3 -c "print(round($finished - $started))")"

@@ -77,6 +77,17 @@ def bench_figures(r):
     }
 
 
+def request_shape(path):
+    """How a limit run's requests looked, from its sluice bench JSON report."""
+    try:
+        r = json.load(open(path))
+    except (OSError, ValueError):
+        return "batches of 50"
+    if r.get("mix") == "seed":
+        return "the seed mix's requests"
+    return f"batches of {r.get('batch', 50)}"
+
+
 def read_csv(path):
     if not os.path.exists(path):
         return []
@@ -242,7 +253,8 @@ def summarise(out, c, run):
     sluice_rate = acked / elapsed if acked else None
     raw = num(f.get("raw_xadd_rate"))
     if raw and sluice_rate:
-        limit_rows.append(("raw pipelined XADD, same Redis, batches of 50, closed loop",
+        limit_rows.append(("raw pipelined XADD, same Redis, "
+                           f"{request_shape(os.path.join(res, 'limit-xadd.json'))}, closed loop",
                            f"{raw:,.0f} events/s", "acknowledged rate / limit", sluice_rate / raw))
     copy_rate = num(f.get("copy_rate"))
     if copy_rate and rows_rate(samples, t0, t1):
@@ -263,7 +275,7 @@ def summarise(out, c, run):
     if os.path.exists(noop) and sluice_rate:
         n = json.load(open(noop)).get("events_per_s")
         if n:
-            limit_rows.append(("no-op HTTP handler, batches of 50, closed loop",
+            limit_rows.append((f"no-op HTTP handler, {request_shape(noop)}, closed loop",
                                f"{n:,.0f} events/s", "acknowledged rate / limit",
                                sluice_rate / n))
     for name, value, what, ratio in limit_rows:

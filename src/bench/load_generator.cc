@@ -542,8 +542,10 @@ Result<BenchReport> RunBench(const BenchOptions& options, std::stop_token stop) 
   };
   const RequestMix mix = plan.seed_mix ? RequestMix::Seed(options.seed) : RequestMix::Fixed(batch);
   if (plan.seed_mix) {
-    add_route(EventMix::kTrackOnly, BodyFormat::kSingle, "track");
-    add_route(EventMix::kWebShop, BodyFormat::kBatch, "batch");
+    // With --endpoint noop the same bodies go to the no-op handler (the HTTP stack's limit).
+    const bool noop = options.endpoint == "noop";
+    add_route(EventMix::kTrackOnly, BodyFormat::kSingle, noop ? "noop" : "track");
+    add_route(EventMix::kWebShop, BodyFormat::kBatch, noop ? "noop" : "batch");
   } else {
     add_route(track ? EventMix::kTrackOnly : EventMix::kWebShop,
               track                          ? BodyFormat::kSingle

@@ -16,6 +16,7 @@
 
 #include "bench/event_generator.h"
 #include "bench/histogram.h"
+#include "bench/request_mix.h"
 #include "bench/run_common.h"
 #include "buffer/redis_streams.h"
 
@@ -107,6 +108,9 @@ struct RawRun {
   RedisUrl url;
   std::string stream;
   int batch = 1;
+  // --mix seed (closed loop only): each round trip carries the events of the run's next seed-mix
+  // request (1, 5..20 or 100..500 XADDs), so the limit sees the request sizes Sluice gets.
+  RequestSequencer* sequencer = nullptr;
   bool open_loop = false;
   SteadyClock::duration interval{};  // open loop: between one connection's slots
   SteadyClock::duration connect_timeout{};
@@ -221,12 +225,20 @@ class RawConnection {
     conn_.reset();
   }
 
-  // One batch: `batch` XADDs appended, written together, then their replies read.
+  // One batch: `batch` XADDs (or the next seed-mix request's events) appended, written
+  // together, then their replies read.
   void RoundTrip() {
-    const int n = run_.batch;
+    int n = run_.batch;
+    uint64_t seq = 0;
+    if (run_.sequencer != nullptr) {
+      const RequestSequencer::Next next = run_.sequencer->Take();
+      n = next.shape.events;
+      seq = next.first_seq;
+    } else {
+      seq = run_.next_seq.fetch_add(static_cast<uint64_t>(n));
+    }
     const auto now = SteadyClock::now();
     const auto sched = run_.open_loop ? next_slot_ : now;
-    const uint64_t seq = run_.next_seq.fetch_add(static_cast<uint64_t>(n));
     const int64_t wall =
         duration_cast<microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     char ts[kTimestampLength];
@@ -355,9 +367,8 @@ Status ValidateRawXaddOptions(const BenchOptions& options) {
     return bad("--raw-xadd sends batches of XADDs: --endpoint does not apply (got '" +
                options.endpoint + "')");
   }
-  if (options.mix != "fixed") {
-    return bad("--raw-xadd sends fixed batches of --batch XADDs: --mix " + options.mix +
-               " does not apply");
+  if (options.mix == "seed" && options.rate > 0) {
+    return bad("--raw-xadd --mix seed runs closed loop only (it measures a limit): drop --rate");
   }
   if (options.record_acked) {
     return bad("--raw-xadd has no HTTP acknowledgements: drop --acked-out");
@@ -389,7 +400,7 @@ Result<BenchReport> RunRawXadd(const BenchOptions& options, std::stop_token stop
   report.endpoint = "raw-xadd";
   report.stream = options.raw_xadd_stream;
   report.seed = options.seed;
-  report.mix = "fixed";
+  report.mix = options.mix;
   report.id_prefix = options.id_prefix.empty() ? internal::FreshIdPrefix() : options.id_prefix;
 
   const EventGenerator generator(
@@ -399,6 +410,8 @@ Result<BenchReport> RunRawXadd(const BenchOptions& options, std::stop_token stop
   run.url = url;
   run.stream = options.raw_xadd_stream;
   run.batch = options.batch;
+  RequestSequencer sequencer(RequestMix::Seed(options.seed));
+  if (options.mix == "seed") run.sequencer = &sequencer;
   run.connect_timeout = Seconds(options.connect_timeout_s);
   run.open_loop = options.rate > 0;
   if (run.open_loop) {
@@ -460,11 +473,14 @@ Result<BenchReport> RunRawXadd(const BenchOptions& options, std::stop_token stop
   }
   CleanUp(url, options, &report);
 
-  report.method_and_path = "XADD " + options.raw_xadd_stream + " * r <event JSON>, " +
-                           std::to_string(run.batch) + " pipelined per round trip";
+  report.method_and_path =
+      "XADD " + options.raw_xadd_stream + " * r <event JSON>, " +
+      (run.sequencer != nullptr ? std::string("a seed-mix request's events (1, 5-20 or 100-500)")
+                                : std::to_string(run.batch)) +
+      " pipelined per round trip";
   report.connections = options.connections;
   report.threads = options.connections;
-  report.batch = run.batch;
+  report.batch = run.sequencer != nullptr ? 0 : run.batch;
   report.target_rate = options.rate;
   report.open_loop = run.open_loop;
   report.gzip = false;

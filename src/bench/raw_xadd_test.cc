@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/request_mix.h"
 #include "buffer/buffer_test_util.h"
 #include "buffer/redis_test_server.h"
 
@@ -78,6 +79,11 @@ TEST(RawXaddOptionsTest, RefusesWhatDoesNotApplyAndBadUrls) {
   EXPECT_EQ(refused(o), StatusCode::kInvalidArgument);
   o = ok;
   o.batch = 0;  // the shared checks apply too
+  EXPECT_EQ(refused(o), StatusCode::kInvalidArgument);
+  o = ok;
+  o.mix = "seed";
+  EXPECT_TRUE(ValidateBenchOptions(o).ok());
+  o.rate = 1000;  // the seed mix's schedule is HTTP's: raw mode runs it closed loop only
   EXPECT_EQ(refused(o), StatusCode::kInvalidArgument);
   // The HTTP URL is not looked at in raw mode.
   o = ok;
@@ -154,6 +160,27 @@ TEST_F(RawXaddTest, KeptStreamHoldsTheGeneratedEventsOnePerEntry) {
   }
   EXPECT_EQ(ids.size(), entries->elements);  // one event per entry, no repeats
   EXPECT_EQ(bytes, r->acked_json_bytes);
+}
+
+// --mix seed: round trip k carries the seed mix's request k (one connection: in order).
+TEST_F(RawXaddTest, SeedMixRoundTripsCarryTheMixsRequestSizes) {
+  RedisTestServer redis(dir_.path() + "/redis");
+  ASSERT_TRUE(redis.ok());
+  BenchOptions o = Raw(redis.url());
+  o.mix = "seed";
+  o.connections = 1;
+  o.duration_s = 0.5;
+  auto r = RunBench(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_GT(r->requests_answered, 3u);
+  EXPECT_TRUE(r->connection_errors.empty());
+  const RequestMix mix = RequestMix::Seed(o.seed);
+  uint64_t want = 0;
+  for (uint64_t k = 0; k < r->requests_answered; ++k) want += mix.Draw(k).events;
+  EXPECT_EQ(r->events_acked, want);
+  EXPECT_EQ(r->stream_entries, r->events_acked);
+  EXPECT_EQ(r->batch, 0);
+  EXPECT_NE(r->method_and_path.find("seed-mix request"), std::string::npos) << r->method_and_path;
 }
 
 TEST_F(RawXaddTest, OpenLoopSendsOnSchedule) {

@@ -174,6 +174,9 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   if (c.duckdb_threads < 0 || c.duckdb_threads > 256) {
     return Status::InvalidArgument("--duckdb-threads must be between 0 (one per core) and 256");
   }
+  if (c.background_nice < 0 || c.background_nice > 19) {
+    return Status::InvalidArgument("--background-nice must be between 0 (off) and 19");
+  }
   if (c.pg_analyze_after_rows < 0) {
     return Status::InvalidArgument(
         "--pg-analyze-after-rows must be 0 (leave it to autovacuum) or a positive row count");

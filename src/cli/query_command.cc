@@ -172,7 +172,7 @@ void SetupQuery(CLI::App& app, int* exit_code) {
       ->envname("SLUICE_SERVER");
   cmd->add_option("--data-dir", f->data_dir,
                   "Without --server: query this data dir directly (no server may be running on "
-                  "it)")
+                  "it); with a PostgreSQL hot store, its exported history only")
       ->envname("SLUICE_DATA_DIR")
       ->capture_default_str();
   cmd->add_option("--object-store", f->object_store,

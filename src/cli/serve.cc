@@ -14,6 +14,7 @@
 #include "common/json_writer.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/thread_priority.h"
 #include "export/exporter.h"
 #include "http/auth.h"
 #include "http/rate_limiter.h"
@@ -78,6 +79,8 @@ int RunServe(const ServeConfig& config) {
                        "--write-key NAME:SECRET (or SLUICE_WRITE_KEY), or listen on 127.0.0.1");
   }
 
+  // Before OpenCore: the DuckDB workers it starts inherit the background priority.
+  SetBackgroundNice(config.background_nice);
   Core core;
   if (int rc = OpenCore(config, *parsed, &core); rc != 0) return rc;
   const std::filesystem::path& data_dir = core.data_dir;

@@ -49,6 +49,9 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
       "none: a request Redis refuses (down, maxmemory) gets 503; disk: it goes to a local "
       "log (DATA_DIR/spill) that the loader loads, and is acknowledged");
   opt("threads", &cfg->threads, "HTTP I/O threads (0 = one per core)");
+  opt("background-nice", &cfg->background_nice,
+      "Nice increment (0-19; 0 = off) of the loader, exporter, query and DuckDB threads, so that "
+      "on a busy machine the ingest path (HTTP threads, buffer writer) runs first");
   opt("max-body-bytes", &cfg->max_body_bytes, "Largest request body, before and after gzip");
   opt("max-event-bytes", &cfg->max_event_bytes, "Largest single event; larger ones are rejected");
   opt("max-batch-events", &cfg->max_batch_events, "Most events in one request body");

@@ -1,5 +1,7 @@
 #include "duck/duck.h"
 
+#include "common/thread_priority.h"
+
 namespace sluice::duck {
 
 Status Error(std::string_view what, std::string_view message, duckdb_error_type type) {
@@ -44,8 +46,12 @@ Result<std::shared_ptr<Database>> Database::Open(
   auto db = std::shared_ptr<Database>(new Database());
   db->path_ = path;
   char* err = nullptr;
-  if (duckdb_open_ext(path.empty() ? nullptr : path.c_str(), &db->db_, cfg, &err) !=
-      DuckDBSuccess) {
+  duckdb_state opened = DuckDBError;
+  // DuckDB starts its worker threads here: they inherit the background priority.
+  RunWithBackgroundPriority([&] {
+    opened = duckdb_open_ext(path.empty() ? nullptr : path.c_str(), &db->db_, cfg, &err);
+  });
+  if (opened != DuckDBSuccess) {
     std::string m = err ? err : "unknown error";
     if (err) duckdb_free(err);
     db->db_ = nullptr;

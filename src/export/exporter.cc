@@ -11,6 +11,7 @@
 #include <limits>
 #include <utility>
 
+#include "common/thread_priority.h"
 #include "export/manifest.h"
 #include "export/sha256.h"
 
@@ -329,6 +330,9 @@ void Exporter::Stop() {
 }
 
 void Exporter::Loop(const std::stop_token& stop) {
+  if (Status st = EnterBackground(); !st.ok()) {
+    spdlog::warn("exporter: runs at the ingest path's priority: {}", st.ToString());
+  }
   int64_t poll_us =
       options_.poll_us > 0 ? options_.poll_us : std::min(options_.window_us, kDefaultMaxPollUs);
   if (poll_us <= 0) poll_us = kDefaultMaxPollUs;  // invalid options: passes fail, slowly

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "common/metrics.h"
+#include "common/thread_priority.h"
 #include "event/event.h"
 
 namespace sluice::loader {
@@ -102,6 +103,9 @@ Status Loader::DrainOnce() {
 }
 
 void Loader::Run(std::stop_token stop) {
+  if (Status st = EnterBackground(); !st.ok()) {
+    spdlog::warn("loader: runs at the ingest path's priority: {}", st.ToString());
+  }
   // Errors are retried inside; Pump returns only when stopping.
   static_cast<void>(Pump(stop, /*drain=*/false));
 }

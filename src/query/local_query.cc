@@ -51,10 +51,14 @@ Result<QueryResultJson> RunLocalQuery(const LocalQuery& query) {
   std::error_code ec;
   const fs::path dir = fs::absolute(query.data_dir, ec).lexically_normal();
   if (ec) return Status::InvalidArgument("--data-dir " + query.data_dir + ": " + ec.message());
-  const fs::path file = dir / "hot.duckdb";
+  // The embedded store's hot.duckdb; with a PostgreSQL store, history.duckdb (the same views
+  // over the exported Parquet; the hot rows are in PostgreSQL).
+  fs::path file = dir / "hot.duckdb";
+  if (!fs::exists(file, ec)) file = dir / "history.duckdb";
   if (!fs::exists(file, ec)) {
-    return Status::NotFound("no hot store in " + dir.string() + " (" + file.string() +
-                            " does not exist); is it a sluice --data-dir?");
+    return Status::NotFound("no hot store in " + dir.string() +
+                            " (neither hot.duckdb nor history.duckdb exists); is it a sluice "
+                            "--data-dir?");
   }
   SharedDirLock lock(dir);
   if (lock.held_by_server()) return InUse(dir);

@@ -89,6 +89,19 @@ TEST_F(LocalQueryTest, NoHotStore) {
   q_.data_dir = (db_->dir / "nope").string();
   q_.sql = "SELECT 1";
   EXPECT_EQ(RunLocalQuery(q_).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(RunLocalQuery(q_).status().message(),
+            "no hot store in " + q_.data_dir +
+                " (neither hot.duckdb nor history.duckdb exists); is it a sluice --data-dir?");
+}
+
+// A data dir of a PostgreSQL store has history.duckdb (the views over the exported Parquet)
+// instead of hot.duckdb.
+TEST_F(LocalQueryTest, APostgresStoreDataDirIsReadThroughItsHistoryDatabase) {
+  std::filesystem::rename(db_->dir / "hot.duckdb", db_->dir / "history.duckdb");
+  q_.sql = "SELECT count(*) FROM events";
+  auto r = RunLocalQuery(q_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->json.find("[[3]]"), std::string::npos) << r->json;
 }
 
 }  // namespace

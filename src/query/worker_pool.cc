@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common/metrics.h"
+#include "common/thread_priority.h"
 
 namespace sluice::query {
 namespace {
@@ -88,6 +89,9 @@ Status WorkerPool::Enqueue(Task task) {
 }
 
 void WorkerPool::Run(int worker, std::stop_token stop) {
+  // Queries are bulk work next to ingest (common/thread_priority.h); a failure only means they
+  // keep the ingest path's priority.
+  (void)EnterBackground();
   for (;;) {
     Task task;
     {

@@ -2,6 +2,7 @@
 // DuckDB hot store → Parquet windows in a local object store, queried over /v1/query.
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/json_writer.h"
@@ -37,6 +39,54 @@ TEST(PipelineIntegration, TwoHundredThousandEventsCountedExactlyOnce) {
   EXPECT_EQ(QueryInt(c, "SELECT sum(count)::BIGINT FROM events_1m"), 200'000);
   EXPECT_EQ(QueryInt(c, "SELECT count(*) FROM events WHERE properties->>'$.sku' = 'SKU-7'"),
             4'000);
+}
+
+// The nice value of each of `pid`'s threads -> how many threads have it.
+std::map<int, int> ThreadNiceValues(pid_t pid) {
+  std::map<int, int> out;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream f(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;  // the thread ended meanwhile
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+      if (i == 19) ++out[std::stoi(field)];  // field 19 of stat: nice
+    }
+  }
+  return out;
+}
+
+// --background-nice (default 10): the loader, exporter, query workers and DuckDB's workers run
+// 10 nicer than the process; the main thread, the HTTP threads and the buffer's writer do not.
+TEST(PipelineIntegration, BackgroundThreadsRunNicerThanTheIngestPath) {
+  TempDir dir;
+  const int base = ::getpriority(PRIO_PROCESS, 0);
+  auto proc = SluiceProcess::Start(dir.path() + "/data", {"--threads", "2"});
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  http::TestClient c((*proc)->address());
+  ASSERT_EQ(c.Post("/v1/batch", Batch("nice-", 0, 10), kJson)->status, 200);
+  EXPECT_EQ(WaitForInt(c, "SELECT count(*) FROM events", 10), 10);  // loader and queries ran
+  std::map<int, int> nice = ThreadNiceValues((*proc)->pid());
+  // main + 2 HTTP threads + the disk log's writer at least; loader + exporter + query workers
+  // + DuckDB's workers at least 4.
+  EXPECT_GE(nice[base], 4) << ::testing::PrintToString(nice);
+  EXPECT_GE(nice[std::min(base + 10, 19)], 4) << ::testing::PrintToString(nice);
+  EXPECT_EQ(nice.size(), 2u) << ::testing::PrintToString(nice);
+
+  auto off = SluiceProcess::Start(dir.path() + "/data2", {"--background-nice", "0"});
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  nice = ThreadNiceValues((*off)->pid());
+  EXPECT_EQ(nice.size(), 1u) << ::testing::PrintToString(nice);
+  EXPECT_GT(nice[base], 0);
+
+  std::string out;
+  EXPECT_EQ(SluiceProcess::RunToCompletion(
+                {"serve", "--data-dir", dir.path() + "/data3", "--background-nice", "20"}, &out),
+            2);
+  EXPECT_NE(out.find("--background-nice must be between 0 (off) and 19"), std::string::npos)
+      << out;
 }
 
 TEST(PipelineIntegration, SameBatchTwiceIsStoredOnceAndRejectsAreQueryable) {
