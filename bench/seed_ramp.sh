@@ -103,7 +103,7 @@ done
   echo
   echo "**Command:** \`CONFIG=$config HOLD=$hold P99_MS=$p99_ms EXPORT_INTERVAL=$export_interval" \
     "RATES_EMBEDDED=\"${rates_embedded[*]}\" RATES_REDIS_PG=\"${rates_redis_pg[*]}\"" \
-    "bench/seed_ramp.sh build\` at commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null)."
+    "${SERVE_ARGS:+SERVE_ARGS=\"$SERVE_ARGS\" }bench/seed_ramp.sh build\` at commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null)."
   echo
   echo "| config | events/s offered | verdict (p99 ≤ $p99_ms ms, flat backlog, all acked, exactly once) | figures over the $hold s hold |"
   echo "|---|---|---|---|"

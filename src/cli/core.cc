@@ -78,6 +78,12 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
       bytes("object-store-part-size", c.object_store_part_size, &p.object_store_part_size));
   SLUICE_RETURN_IF_ERROR(
       bytes("history-cache-bytes", c.history_cache_bytes, &p.history_cache_bytes));
+  SLUICE_RETURN_IF_ERROR(bytes("duckdb-checkpoint-threshold", c.duckdb_checkpoint_threshold,
+                               &p.duckdb_checkpoint_threshold));
+  if (p.duckdb_checkpoint_threshold < (1u << 20)) {
+    return Status::InvalidArgument(
+        "--duckdb-checkpoint-threshold must be at least 1MiB (the default is 1GB)");
+  }
   if (c.object_store_parallel < 1 || c.object_store_parallel > 64) {
     return Status::InvalidArgument("--object-store-parallel must be between 1 and 64");
   }
@@ -93,6 +99,7 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   SLUICE_RETURN_IF_ERROR(dur("dedup-window", c.dedup_window, &p.dedup_window));
   SLUICE_RETURN_IF_ERROR(dur("loader-batch-delay", c.loader_batch_delay, &p.loader_batch_delay));
   SLUICE_RETURN_IF_ERROR(dur("query-timeout", c.query_timeout, &p.query_timeout));
+  SLUICE_RETURN_IF_ERROR(dur("writeback-pace", c.writeback_pace, &p.writeback_pace));
   SLUICE_RETURN_IF_ERROR(dur("pg-partition", c.pg_partition, &p.pg_partition));
   SLUICE_RETURN_IF_ERROR(dur("replica-wait", c.replica_wait, &p.replica_wait));
   SLUICE_RETURN_IF_ERROR(dur("redis-claim-after", c.redis_claim_after, &p.redis_claim_after));
@@ -407,6 +414,7 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   so.sandbox.allowed_directories = {core->data_dir.string(), objects_root};
   so.sandbox.memory_limit = config.duckdb_memory_limit;
   so.threads = config.duckdb_threads;
+  so.checkpoint_threshold = std::to_string(parsed.duckdb_checkpoint_threshold) + " bytes";
   auto duck_or = store::DuckDbStore::Open(so);
   if (!duck_or.ok()) {
     spdlog::error("cannot open the hot store: {}", duck_or.status().ToString());

@@ -37,10 +37,12 @@ struct Parsed {
   std::chrono::milliseconds pg_partition, replica_wait;
   std::chrono::milliseconds redis_claim_after, redis_wait_timeout;
   std::chrono::milliseconds history_manifest_refresh;
+  std::chrono::milliseconds writeback_pace;  // 0: off
   std::vector<std::string> redis_urls;  // --buffer redis://…,redis://… (empty otherwise)
   int buffer_shards;  // resolved from --buffer-shards (0 = auto); with Redis, one per URL
   size_t loader_batch_events;  // resolved from --loader-batch-events (0 = auto)
   uint64_t object_store_multipart_threshold, object_store_part_size, history_cache_bytes;
+  uint64_t duckdb_checkpoint_threshold;
   bool postgres;      // --store postgres://…
 };
 

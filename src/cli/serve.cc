@@ -15,6 +15,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/thread_priority.h"
+#include "common/writeback_pacer.h"
 #include "export/exporter.h"
 #include "http/auth.h"
 #include "http/rate_limiter.h"
@@ -85,6 +86,10 @@ int RunServe(const ServeConfig& config) {
   if (int rc = OpenCore(config, *parsed, &core); rc != 0) return rc;
   const std::filesystem::path& data_dir = core.data_dir;
   std::error_code ec;
+  // DuckDB's files sit directly in the data dir; exports are written to export-tmp first.
+  WritebackPacer pacer({.dirs = {data_dir.string(), (data_dir / "export-tmp").string()},
+                        .interval = parsed->writeback_pace});
+  if (parsed->writeback_pace.count() > 0) pacer.Start();
 
   auto& reg = metrics::Default();
   buffer::ShardRouter* router = core.router.get();

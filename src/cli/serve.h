@@ -78,6 +78,11 @@ struct ServeConfig {
   uint64_t query_max_rows = 100'000;
   std::string duckdb_memory_limit = "4GB";
   int duckdb_threads = 0;  // DuckDB worker threads of the hot store database; 0 = one per core
+  // DuckDB's WAL size that makes a commit checkpoint (store::DuckDbStoreOptions).
+  std::string duckdb_checkpoint_threshold = "1GB";
+  // How often the data dir's files (DuckDB's, the export's) are pushed to the disk
+  // (WritebackPacer); "0" = off.
+  std::string writeback_pace = "100ms";
   int query_connections = 2;
 };
 

@@ -126,6 +126,14 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
   opt("duckdb-memory-limit", &cfg->duckdb_memory_limit, "Memory limit of the embedded DuckDB");
   opt("duckdb-threads", &cfg->duckdb_threads,
       "Worker threads of the embedded DuckDB (queries, checkpoints); 0 = one per core");
+  opt("duckdb-checkpoint-threshold", &cfg->duckdb_checkpoint_threshold,
+      "Embedded DuckDB: the WAL size at which a commit checkpoints (compresses and writes the "
+      "rows loaded since the last one); larger: fewer, longer pauses and more loader "
+      "throughput; smaller: shorter pauses");
+  opt("writeback-pace", &cfg->writeback_pace,
+      "Start the disk writes of DuckDB's files and of window exports this often (0 = leave it "
+      "to the kernel), so that a checkpoint or an export never flushes hundreds of MB at once "
+      "and stalls the buffer's fsync that acknowledgements wait for");
   opt("query-connections", &cfg->query_connections, "Queries that may run at once");
   return config_path;
 }

@@ -91,6 +91,33 @@ TEST(PipelineIntegration, BackgroundThreadsRunNicerThanTheIngestPath) {
       << out;
 }
 
+// --duckdb-checkpoint-threshold reaches DuckDB; a value too small to be meant, or a
+// --writeback-pace that is not a duration, is refused with a sentence before anything starts.
+TEST(PipelineIntegration, DuckDbCheckpointThresholdAndWritebackPaceAreFlags) {
+  TempDir dir;
+  auto proc =
+      SluiceProcess::Start(dir.path() + "/data", {"--duckdb-checkpoint-threshold", "64MiB"});
+  ASSERT_TRUE(proc.ok()) << proc.status().ToString();
+  http::TestClient c((*proc)->address());
+  auto q = Query(c, "SELECT current_setting('checkpoint_threshold')");
+  ASSERT_EQ(q.status, 200) << q.body;
+  ASSERT_EQ(q.rows.size(), 1u) << q.body;
+  EXPECT_EQ(q.rows[0][0], "64.0 MiB");
+
+  std::string out;
+  EXPECT_EQ(SluiceProcess::RunToCompletion({"serve", "--data-dir", dir.path() + "/data2",
+                                            "--duckdb-checkpoint-threshold", "4KB"},
+                                           &out),
+            2);
+  EXPECT_NE(out.find("--duckdb-checkpoint-threshold must be at least 1MiB"), std::string::npos)
+      << out;
+  EXPECT_EQ(SluiceProcess::RunToCompletion({"serve", "--data-dir", dir.path() + "/data3",
+                                            "--writeback-pace", "soon"},
+                                           &out),
+            2);
+  EXPECT_NE(out.find("--writeback-pace"), std::string::npos) << out;
+}
+
 TEST(PipelineIntegration, SameBatchTwiceIsStoredOnceAndRejectsAreQueryable) {
   TempDir dir;
   auto proc = SluiceProcess::Start(dir.path() + "/data");
