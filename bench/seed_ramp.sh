@@ -15,8 +15,8 @@
 #
 # Usage: bench/seed_ramp.sh [BUILD_DIR]
 #   env: CONFIG          embedded | redis-pg | both (both)
-#        RATES_EMBEDDED  events/s to try in order (16000 20000 24000 28000 32000)
-#        RATES_REDIS_PG  (8000 12000 16000 20000)
+#        RATES_EMBEDDED  events/s to try in order (20000 25000 28000 32000)
+#        RATES_REDIS_PG  (12000 15000 18000 21000)
 #        HOLD            seconds per rate (300)
 #        P99_MS          latency bound (50)
 #        EXPORT_INTERVAL (2m)
@@ -31,8 +31,8 @@ hold="${HOLD:-300}"
 p99_ms="${P99_MS:-50}"
 export_interval="${EXPORT_INTERVAL:-2m}"
 out="${OUT:-$build/bench-ramp}"
-read -r -a rates_embedded <<<"${RATES_EMBEDDED:-16000 20000 24000 28000 32000}"
-read -r -a rates_redis_pg <<<"${RATES_REDIS_PG:-8000 12000 16000 20000}"
+read -r -a rates_embedded <<<"${RATES_EMBEDDED:-20000 25000 28000 32000}"
+read -r -a rates_redis_pg <<<"${RATES_REDIS_PG:-12000 15000 18000 21000}"
 case "$config" in
   both) configs=(embedded redis-pg) ;;
   embedded | redis-pg) configs=("$config") ;;

@@ -58,9 +58,9 @@ std::map<int, int> ThreadNiceValues(pid_t pid) {
   return out;
 }
 
-// --background-nice 10: the loader, exporter, query workers and DuckDB's workers run 10 nicer
-// than the process; the main thread, the HTTP threads and the buffer's writer do not. Off by
-// default.
+// --background-nice 10 (the default): the loader, exporter, query workers and DuckDB's workers
+// run 10 nicer than the process; the main thread, the HTTP threads and the buffer's writer do
+// not. 0 turns it off.
 TEST(PipelineIntegration, BackgroundThreadsRunNicerThanTheIngestPath) {
   TempDir dir;
   const int base = ::getpriority(PRIO_PROCESS, 0);
@@ -77,7 +77,7 @@ TEST(PipelineIntegration, BackgroundThreadsRunNicerThanTheIngestPath) {
   EXPECT_GE(nice[std::min(base + 10, 19)], 4) << ::testing::PrintToString(nice);
   EXPECT_EQ(nice.size(), 2u) << ::testing::PrintToString(nice);
 
-  auto off = SluiceProcess::Start(dir.path() + "/data2");
+  auto off = SluiceProcess::Start(dir.path() + "/data2", {"--background-nice", "0"});
   ASSERT_TRUE(off.ok()) << off.status().ToString();
   nice = ThreadNiceValues((*off)->pid());
   EXPECT_EQ(nice.size(), 1u) << ::testing::PrintToString(nice);
