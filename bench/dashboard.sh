@@ -38,7 +38,8 @@ out, rate = sys.argv[1], int(sys.argv[2])
 m = json.load(open(f"{out}/measure.json"))
 try:
     b = json.load(open(f"{out}/bench.json"))
-    acked = f"{b['events_per_s']:.0f} events/s acknowledged (p99 {b['p99_ms']:.1f} ms)"
+    p99 = b.get("p99_ms", b.get("latency_ms", {}).get("p99", float("nan")))
+    acked = f"{b['events_per_s']:.0f} events/s acknowledged (p99 {p99:.1f} ms)"
 except Exception as e:  # the report is written when bench stops
     acked = f"bench report unreadable: {e}"
 load_ok = m["load_ms_max"] < 1000

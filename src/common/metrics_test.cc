@@ -40,7 +40,6 @@ TEST(Metrics, QuantileInterpolatesWithinBucket) {
   EXPECT_EQ(Histogram({1}).Snap().Quantile(0.5), 0);
 }
 
-}  // namespace
 TEST(Metrics, SumAndMaxReadMatchingSeries) {
   Registry r;
   r.GetCounter("rej_total", "Rejected", {{"reason", "no_user"}}).Inc(3);
@@ -79,4 +78,5 @@ TEST(Metrics, MergedHistogramAndSince) {
   EXPECT_EQ(r.MergedHistogram("nothing").count, 0u);
 }
 
+}  // namespace
 }  // namespace sluice::metrics

@@ -6,6 +6,7 @@
 
 #include "common/json_writer.h"
 #include "common/status.h"
+#include "common/thread_priority.h"
 
 namespace sluice::web {
 namespace {
@@ -198,6 +199,9 @@ void LiveSampler::Stop() {
 }
 
 void LiveSampler::Loop(const std::stop_token& stop) {
+  // Not the ingest path: sample at the background priority (--background-nice). A failure
+  // only leaves this light thread at the caller's priority.
+  (void)EnterBackground();
   // Sample on a fixed cadence (next += interval), not interval after each sample, so the
   // samples do not drift; after a stall, skip to the next tick rather than catch up.
   auto next = std::chrono::steady_clock::now() + options_.interval;
