@@ -184,8 +184,8 @@ int RunServe(const ServeConfig& config) {
   live_sources.recent_rejections = [&ingest] {
     std::vector<web::LiveRejection> out;
     for (ingest::RecentRejection& r : ingest.RecentRejections()) {
-      out.push_back({r.received_at_us, std::move(r.source), std::move(r.reason),
-                     std::move(r.error)});
+      out.push_back(
+          {r.received_at_us, std::move(r.source), std::move(r.reason), std::move(r.error)});
     }
     return out;
   };

@@ -64,7 +64,9 @@ TEST(Metrics, MergedHistogramAndSince) {
   Histogram::Snapshot before = r.MergedHistogram("lat", {{"route", "/a"}});
   EXPECT_EQ(before.count, 1u);
   Histogram::Snapshot all;
-  for (const char* route : {"/a", "/b", "/c"}) all.Add(r.MergedHistogram("lat", {{"route", route}}));
+  for (const char* route : {"/a", "/b", "/c"}) {
+    all.Add(r.MergedHistogram("lat", {{"route", route}}));
+  }
   EXPECT_EQ(all.count, 2u);  // /c has other bounds and is left out
   EXPECT_EQ(all.counts[0], 1u);
   EXPECT_EQ(all.counts[1], 1u);

@@ -125,7 +125,8 @@ Exporter::Exporter(ExporterOptions options, store::HotStore* store, objstore::Ob
       hot_windows_(
           metrics::Default().GetGauge("sluice_hot_windows", "Windows with rows in the hot store")),
       object_bytes_(metrics::Default().GetGauge(
-          "sluice_object_store_bytes", "Bytes of the Parquet files under events/ in the object store")),
+          "sluice_object_store_bytes",
+          "Bytes of the Parquet files under events/ in the object store")),
       object_files_(metrics::Default().GetGauge(
           "sluice_object_store_files", "Parquet files under events/ in the object store")) {
   SLUICE_CHECK(store_ != nullptr);

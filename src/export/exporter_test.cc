@@ -285,9 +285,8 @@ TEST_F(ExporterTest, ClosedWindowWritesKeyManifestAndMarksExported) {
 
 TEST_F(ExporterTest, RecentExportsAndObjectStoreSizeFollowTheUploads) {
   // An object left by an earlier run counts once listed.
-  ASSERT_TRUE(local_->PutBytes("events/dt=2024-05-01/hour=11/events-20240501T1100Z-disk.parquet",
-                               std::string(100, 'x'))
-                  .ok());
+  const std::string earlier = "events/dt=2024-05-01/hour=11/events-20240501T1100Z-disk.parquet";
+  ASSERT_TRUE(local_->PutBytes(earlier, std::string(100, 'x')).ok());
   store_.AddWindow(kT0, 7);
   store_.AddWindow(kT0 + kWindow, 8);
   watermark_ = kT0 + 2 * kWindow + kGrace;

@@ -1,5 +1,6 @@
 #include "web/live.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -21,6 +22,12 @@ double RoundMillis(double seconds) { return std::round(seconds * 1000) / 1000; }
 // One decimal for rates and latencies; NaN stays NaN (written as null).
 double Round1(double v) { return std::isfinite(v) ? std::round(v * 10) / 10 : v; }
 
+// How many samples of `interval` cover `span` (at least 1).
+size_t SamplesIn(std::chrono::milliseconds span, std::chrono::milliseconds interval) {
+  return static_cast<size_t>(
+      std::max<int64_t>(1, span.count() / std::max<int64_t>(1, interval.count())));
+}
+
 double QuantileMs(const metrics::Histogram::Snapshot& s, double q) {
   return s.count == 0 ? kNaN : s.Quantile(q) * 1000;
 }
@@ -31,13 +38,8 @@ LiveSampler::LiveSampler(LiveOptions options, LiveSources sources, Clock* clock)
     : options_(options),
       sources_(std::move(sources)),
       clock_(clock),
-      max_samples_(static_cast<size_t>(std::max<int64_t>(
-          1, std::chrono::duration_cast<std::chrono::milliseconds>(options.history).count() /
-                 std::max<int64_t>(1, options.interval.count())))),
-      latency_samples_(static_cast<size_t>(std::max<int64_t>(
-          1, std::chrono::duration_cast<std::chrono::milliseconds>(options.latency_window)
-                     .count() /
-                 std::max<int64_t>(1, options.interval.count())))) {
+      max_samples_(SamplesIn(options.history, options.interval)),
+      latency_samples_(SamplesIn(options.latency_window, options.interval)) {
   SLUICE_CHECK(sources_.registry != nullptr);
   SLUICE_CHECK(clock_ != nullptr);
   SLUICE_CHECK(options_.interval.count() > 0);

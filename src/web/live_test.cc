@@ -83,8 +83,8 @@ TEST_F(LiveSamplerTest, AckLatencyIsOfTheIntervalAndOnlyOfTheAckRoutes) {
   live.SampleNow();
   clock_.Advance(kSec);
   for (int i = 0; i < 99; ++i) Ack("/v1/track").Observe(0.0009);  // (0.5 ms, 1 ms]
-  Ack("/v1/batch").Observe(0.009);                                 // (8 ms, 10 ms]
-  for (int i = 0; i < 50; ++i) Ack("/v1/query").Observe(5);        // not an ack route
+  Ack("/v1/batch").Observe(0.009);                                // (8 ms, 10 ms]
+  for (int i = 0; i < 50; ++i) Ack("/v1/query").Observe(5);       // not an ack route
   live.SampleNow();
   clock_.Advance(kSec);
   live.SampleNow();  // nothing answered in this interval

@@ -67,10 +67,9 @@ std::string_view ContentTypeFor(std::string_view path) {
 void RegisterRoutes(http::Server* server, const http::KeyStore* keys, const LiveSampler* live,
                     std::span<const Asset> assets) {
   for (const Asset& asset : assets) {
-    server->Route("GET", std::string(asset.path),
-                  [&asset](http::Request& req, http::Responder done) {
-                    done(AssetResponse(asset, req));
-                  });
+    server->Route(
+        "GET", std::string(asset.path),
+        [&asset](http::Request& req, http::Responder done) { done(AssetResponse(asset, req)); });
   }
   server->Route("GET", "/v1/live", [keys, live](http::Request& req, http::Responder done) {
     if (auto denied = http::CheckReadAccess(keys, req)) return done(std::move(*denied));

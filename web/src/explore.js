@@ -173,8 +173,8 @@ export class ExploreView {
     AND received_at >= ${sqlTime(span.from)} AND received_at < ${sqlTime(span.to)}
 ), p AS (SELECT unnest(json_keys(properties)) AS property, properties FROM e)
 SELECT property, count(*) AS events,
-       approx_count_distinct(properties ->> property) AS distinct_values,
-       mode(properties ->> property) AS most_common
+       approx_count_distinct(json_extract_string(properties, property)) AS distinct_values,
+       mode(json_extract_string(properties, property)) AS most_common
 FROM p GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20`;
     try {
       const r = await query(sql);

@@ -109,7 +109,8 @@ export class SqlView {
       const tables = new Map();
       for (const [t, c, type] of r.rows) {
         if (!tables.has(t)) tables.set(t, []);
-        tables.get(t).push([c, type]);
+        // A name in several attached catalogs is listed once.
+        if (!tables.get(t).some(([name]) => name === c)) tables.get(t).push([c, type]);
       }
       fill(box, [...tables.entries()], ([t, cols]) => {
         const d = document.createElement('details');
