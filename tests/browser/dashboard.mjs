@@ -68,6 +68,7 @@ let server;
 let base;
 let browser;
 let page;
+const pageErrors = [];
 
 function serverLog() {
   try {
@@ -111,6 +112,7 @@ async function shot(name) {
 // Types `sql` into the console's editor and runs it with Ctrl+Enter.
 async function runSql(sql) {
   const editor = page.locator('#sql');
+  await page.locator('#sql-status').evaluate((el) => { el.textContent = ''; });
   await editor.fill(sql);
   await editor.press('Control+Enter');
   await until(`query "${sql}" to finish`, async () => {
@@ -145,7 +147,10 @@ before(async () => {
   });
   const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
   page = await context.newPage();
-  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  page.on('pageerror', (e) => {
+    console.error(`page error: ${e.message}`);
+    pageErrors.push(e.message);
+  });
 });
 
 after(async () => {
@@ -303,4 +308,8 @@ test('keyboard and theme: Alt+1 goes live, the dark theme applies', async () => 
   const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(bg, 'rgb(15, 18, 22)');
   await shot('live-dark');
+});
+
+test('the page raised no script error', () => {
+  assert.deepEqual(pageErrors, []);
 });

@@ -60,16 +60,15 @@ export class Chart {
         bars ? { label: 'x', value: (u, i) => (i == null ? '' : xLabels[i] ?? '') } : {},
         ...series.map((s, i) => {
           const color = s.color || PALETTE[i % PALETTE.length];
-          return {
+          const line = {
             label: s.label,
             stroke: color,
             width: 2,
-            fill: bars ? `${color}cc` : undefined,
-            paths: bars ? uPlot.paths.bars({ size: [0.7, 80] }) : undefined,
-            points: { show: bars ? false : undefined },
             spanGaps: false,
             value: (u, v) => (v == null ? '–' : (s.fmt || yFormat)(v)),
           };
+          if (!bars) return line;
+          return { ...line, fill: `${color}cc`, paths: uPlot.paths.bars({ size: [0.7, 80] }), points: { show: false } };
         }),
       ],
     };

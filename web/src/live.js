@@ -26,7 +26,6 @@ export class LiveView {
     this.series = null; // columnar, as the server sends it
     this.historyS = 900;
     this.renderKpis();
-    const t = (v) => v;
     this.rate = new Chart(document.getElementById('chart-rate'), {
       series: [{ label: 'accepted/s', color: '#3b82f6' }, { label: 'rejected/s', color: '#ef4444' }, { label: 'refused/s', color: '#f59e0b' }],
       yFormat: (v) => num(v, 0),
@@ -36,7 +35,7 @@ export class LiveView {
       yFormat: (v) => num(v, 1),
     });
     this.fresh = new Chart(document.getElementById('chart-fresh'), {
-      series: [{ label: 'backlog (events)', color: '#64748b' }, { label: 'loader lag (s)', color: '#ec4899', fmt: t }],
+      series: [{ label: 'backlog (events)', color: '#64748b' }, { label: 'loader lag (s)', color: '#ec4899' }],
       yFormat: (v) => num(v, 1),
     });
   }
@@ -118,6 +117,10 @@ export class LiveView {
     this.latency.setData([s.t, s.p50_ms, s.p99_ms]);
     this.fresh.setData([s.t, s.backlog, s.lag_s]);
 
+    // The tables change rarely: rebuild them only when their rows did.
+    const lists = JSON.stringify([doc.exports, doc.rejections, c.quarantined_total]);
+    if (lists === this.lastLists) return;
+    this.lastLists = lists;
     const exports = document.querySelector('#exports tbody');
     if (doc.exports.length === 0) {
       fill(exports, [null], () => row([{ text: 'No window exported by this process yet.', cls: 'muted' }, '', '', '']));
