@@ -27,7 +27,7 @@ const result = await esbuild.build({
   bundle: true,
   minify: true,
   format: 'iife',
-  target: ['chrome110', 'firefox110', 'safari16'],
+  target: ['chrome123', 'firefox120', 'safari17.5'], // CSS light-dark()
   outdir: join(outdir, 'assets'),
   entryNames: '[name]-[hash]',
   metafile: true,

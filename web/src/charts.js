@@ -8,8 +8,16 @@ export const PALETTE = ['#3b82f6', '#ef4444', '#10b981', '#f59e0b', '#8b5cf6', '
 
 const charts = new Set();
 
-function cssVar(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+// The colour a custom property resolves to now (the properties hold light-dark() pairs, which
+// only a property that takes a colour resolves).
+function cssColor(name) {
+  const probe = document.createElement('span');
+  probe.style.color = `var(${name})`;
+  probe.hidden = true;
+  document.body.append(probe);
+  const color = getComputedStyle(probe).color;
+  probe.remove();
+  return color;
 }
 
 // Rebuilds every chart (after the theme changed).
@@ -43,8 +51,8 @@ export class Chart {
   rebuild() {
     if (this.plot) this.plot.destroy();
     const { series, kind, xLabels, yFormat } = this.opts;
-    const axisColor = cssVar('--muted') || '#666';
-    const gridColor = cssVar('--grid') || 'rgba(128,128,128,.2)';
+    const axisColor = cssColor('--muted');
+    const gridColor = cssColor('--grid');
     const axis = { stroke: axisColor, grid: { stroke: gridColor, width: 1 }, ticks: { stroke: gridColor, width: 1 } };
     const bars = kind === 'bars';
     const opts = {
