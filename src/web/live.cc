@@ -129,7 +129,10 @@ std::string LiveSampler::Json(double since_s) const {
   w.Key("history_s").Int(options_.history.count());
 
   size_t first = 0;
-  while (first < samples_.size() && Seconds(samples_[first].t_us) <= since_s) ++first;
+  // Compared as sent (rounded to the millisecond), so the client's last `t` excludes itself.
+  while (first < samples_.size() && RoundMillis(Seconds(samples_[first].t_us)) <= since_s) {
+    ++first;
+  }
   auto column = [&](const char* name, auto value) {
     w.Key(name).BeginArray();
     for (size_t i = first; i < samples_.size(); ++i) w.Double(value(samples_[i]));

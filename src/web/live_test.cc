@@ -75,6 +75,15 @@ TEST_F(LiveSamplerTest, RatesAreDeltasPerSecondAndTheFirstSampleIsTheBaseline) {
   ASSERT_EQ(newer["series"]["t"].get_array().size(), 1u);
   EXPECT_DOUBLE_EQ(newer["series"]["t"].at(0).get_double(), 1'714'564'803.0);
   EXPECT_EQ(Parse(live.Json(1'714'564'803.0))["series"]["t"].get_array().size(), 0u);
+
+  // A sample off the millisecond: the `t` the client got back excludes that sample.
+  clock_.Advance(kSec + 1234);  // ...804.001234
+  live.SampleNow();
+  auto last = Parse(live.Json(1'714'564'803.0));
+  ASSERT_EQ(last["series"]["t"].get_array().size(), 1u);
+  const double t = last["series"]["t"].at(0).get_double();
+  EXPECT_DOUBLE_EQ(t, 1'714'564'804.001);
+  EXPECT_EQ(Parse(live.Json(t))["series"]["t"].get_array().size(), 0u);
 }
 
 TEST_F(LiveSamplerTest, AckLatencyIsOfTheIntervalAndOnlyOfTheAckRoutes) {
