@@ -27,7 +27,8 @@ export function restyleCharts() {
 
 export class Chart {
   // kind: 'time' (x = Unix seconds), 'bars' (x = category index, labels in xLabels), or
-  // 'line' (numeric x). series: [{label, color?, fmt?}] for the y columns.
+  // 'line' (numeric x). series: [{label, color?, fmt?, scale?}] for the y columns; a series
+  // with a `scale` of its own is drawn against a second axis on the right.
   constructor(el, { series, kind = 'time', xLabels = [], yFormat = (v) => v, stacked = false }) {
     this.el = el;
     this.opts = { series, kind, xLabels, yFormat, stacked };
@@ -61,6 +62,11 @@ export class Chart {
       axes: [
         bars ? { ...axis, values: (u, splits) => splits.map((i) => (Number.isInteger(i) ? xLabels[i] ?? '' : '')), gap: 4, space: 40 } : { ...axis },
         { ...axis, values: (u, splits) => splits.map((v) => yFormat(v)), size: 60 },
+        // A series with its own `scale` (other units) gets an axis on the right.
+        ...series.filter((s) => s.scale).map((s) => ({
+          ...axis, scale: s.scale, side: 1, grid: { show: false },
+          values: (u, splits) => splits.map((v) => (s.fmt || yFormat)(v)), size: 60,
+        })),
       ],
       legend: { live: true },
       cursor: { drag: { x: !bars, y: false } },
@@ -70,6 +76,7 @@ export class Chart {
           const color = s.color || PALETTE[i % PALETTE.length];
           const line = {
             label: s.label,
+            scale: s.scale || 'y',
             stroke: color,
             width: 2,
             spanGaps: false,

@@ -35,7 +35,7 @@ export class LiveView {
       yFormat: (v) => num(v, 1),
     });
     this.fresh = new Chart(document.getElementById('chart-fresh'), {
-      series: [{ label: 'backlog (events)', color: '#64748b' }, { label: 'loader lag (s)', color: '#ec4899' }],
+      series: [{ label: 'backlog (events)', color: '#64748b' }, { label: 'loader lag (s)', color: '#ec4899', scale: 'lag', fmt: (v) => `${num(v, 1)} s` }],
       yFormat: (v) => num(v, 1),
     });
   }
