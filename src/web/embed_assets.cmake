@@ -32,9 +32,15 @@ foreach(i RANGE ${last})
   file(READ "${file}" hex HEX)
   string(LENGTH "${hex}" hex_length)
   math(EXPR size "${hex_length} / 2")
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  # One line per 4 KiB of source, so no line is absurdly long.
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){4096})" "\\1\n" bytes "${bytes}")
+  # One line per 1 KiB of the file, so no line is absurdly long.
+  set(bytes "")
+  set(offset 0)
+  while(offset LESS hex_length)
+    string(SUBSTRING "${hex}" ${offset} 2048 chunk)
+    string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," chunk "${chunk}")
+    string(APPEND bytes "${chunk}\n")
+    math(EXPR offset "${offset} + 2048")
+  endwhile()
   file(SHA256 "${file}" sha)
   string(SUBSTRING "${sha}" 0 16 etag)
   # A trailing 0 keeps an empty file's array legal; `size` leaves it out.
