@@ -2,6 +2,7 @@
 // an event filter; top events from the same answer; top properties of one event by SQL.
 import { api, query, sqlString, sqlTime } from './api.js';
 import { Chart } from './charts.js';
+import { pivotStats, rankEvents } from './data.js';
 import { fill, num, row } from './format.js';
 
 const MAX_SERIES = 8; // more events than this are summed into "other"
@@ -91,39 +92,17 @@ export class ExploreView {
   }
 
   draw(stats) {
-    const step = { '1m': 60, '1h': 3600, '1d': 86400 }[stats.interval];
-    const from = Date.parse(stats.from) / 1000;
-    const to = Date.parse(stats.to) / 1000;
-    const first = Math.floor(from / step) * step;
-    const xs = [];
-    for (let t = first; t < to; t += step) xs.push(t);
-    const index = new Map(xs.map((t, i) => [t, i]));
-    const totals = new Map();
-    for (const p of stats.series) totals.set(p.event, (totals.get(p.event) || 0) + p.count);
-    const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1]).map(([e]) => e);
-    const shown = ranked.slice(0, MAX_SERIES);
-    const other = ranked.length > MAX_SERIES;
-    const slot = new Map(shown.map((e, i) => [e, i]));
-    const cols = [...shown, ...(other ? ['other'] : [])].map(() => xs.map(() => 0));
-    for (const p of stats.series) {
-      const i = index.get(Date.parse(p.t) / 1000);
-      if (i === undefined) continue;
-      const s = slot.has(p.event) ? slot.get(p.event) : shown.length;
-      cols[s][i] += p.count;
-    }
-    const labels = [...shown.map((e) => e || '(no name)'), ...(other ? ['other events'] : [])];
+    const { xs, labels, cols } = pivotStats(stats, MAX_SERIES);
     if (this.chart) this.chart.destroy();
     this.chart = new Chart(document.getElementById('chart-explore'), {
-      series: (labels.length ? labels : ['events']).map((label) => ({ label })),
+      series: labels.map((label) => ({ label })),
       yFormat: (v) => num(v, 0),
     });
-    this.chart.setData([xs, ...(cols.length ? cols : [xs.map(() => 0)])]);
+    this.chart.setData([xs, ...cols]);
   }
 
   topEvents(stats) {
-    const totals = new Map();
-    for (const p of stats.series) totals.set(p.event, (totals.get(p.event) || 0) + p.count);
-    const ranked = [...totals.entries()].sort((a, b) => b[1] - a[1]);
+    const ranked = rankEvents(stats);
     // Keep the filter's choices in step with what exists in the range.
     const current = this.filter.value;
     const names = ranked.map(([e]) => e).filter((e) => e);

@@ -4,6 +4,7 @@
 // carry the query (#sql?q=…).
 import { query } from './api.js';
 import { Chart } from './charts.js';
+import { chartPlan, toNumber } from './data.js';
 import { fill, num, row } from './format.js';
 
 const PAGE_ROWS = 50;
@@ -12,30 +13,6 @@ const SCHEMA_SQL = `SELECT table_name, column_name, data_type
 FROM information_schema.columns
 WHERE table_name IN ('events', 'events_1m', 'events_rejected')
 ORDER BY table_name, ordinal_position`;
-
-const NUMERIC = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*|NUMERIC.*|int.*|float.*|numeric.*)$/i;
-const TIME = /^(TIMESTAMP.*|DATE)$/i;
-
-// How a result is charted: {kind:'time'|'bars', x, ys} or null when nothing is numeric.
-export function chartPlan(result) {
-  const { columns, types, rows } = result;
-  const isNum = (i) => NUMERIC.test(types[i] || '') || (rows.length > 0 && rows.every((r) => r[i] === null || typeof r[i] === 'number'));
-  const time = columns.findIndex((c, i) => TIME.test(types[i] || ''));
-  const ys = columns.map((c, i) => i).filter((i) => i !== time && isNum(i));
-  if (ys.length === 0) return null;
-  if (time >= 0) return { kind: 'time', x: time, ys };
-  const label = columns.findIndex((c, i) => !isNum(i));
-  if (label >= 0) return { kind: 'bars', x: label, ys };
-  // All numeric: the first column labels the bars when there is another to draw.
-  if (ys.length > 1) return { kind: 'bars', x: ys[0], ys: ys.slice(1) };
-  return { kind: 'bars', x: -1, ys };
-}
-
-function toNumber(v) {
-  if (v === null || v === undefined) return null;
-  const n = typeof v === 'number' ? v : Number(v);
-  return Number.isFinite(n) ? n : null;
-}
 
 function cellText(v) {
   if (v === null || v === undefined) return { text: 'NULL', cls: 'null' };
