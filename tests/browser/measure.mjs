@@ -55,11 +55,14 @@ function descendants(root, procs) {
   return pids;
 }
 
+// CPU seconds of the processes below `root` (not root itself): chromium's, when root is this
+// node process that launched it.
 function cpuOf(root) {
   const procs = processes();
   let all = 0;
   let renderer = 0;
   for (const pid of descendants(root, procs)) {
+    if (pid === root) continue;
     const p = procs.get(pid);
     if (!p) continue;
     all += p.cpu;
@@ -93,9 +96,9 @@ try {
   await page.goto(url, { waitUntil: 'load' });
   await page.waitForFunction(() => /^live/.test(document.getElementById('conn').textContent), null, { timeout: 20000 });
   await page.waitForTimeout(3000); // past the first full fetch and chart build
-  const root = browser.process ? browser.process()?.pid : undefined;
-  if (!root) throw new Error('cannot find the browser process');
+  const root = process.pid;
   const before = cpuOf(root);
+  if (before.renderer === 0) throw new Error('found no chromium renderer below this process');
   const t0 = process.hrtime.bigint();
   const figures = [];
   const end = Date.now() + Number(seconds) * 1000;
