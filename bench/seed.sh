@@ -36,7 +36,8 @@
 #        LIMITS      1/0: measure the limits (1; 0 with SMOKE=1)
 #        LIMIT_DURATION   seconds per limit run (30)
 #        PLOT        1/0: draw the PNG (1 when gnuplot is installed)
-#        SERVE_ARGS  extra flags for sluice serve (e.g. "--background-nice 0" for an A/B run)
+#        SERVE_ARGS  extra flags for sluice serve (e.g. "--background-nice 10" for an A/B run)
+#        DISK_CHECK  1/0: refuse to start without the disk the largest configuration needs (1)
 #        OUT         where reports go (BUILD_DIR/bench-seed[-smoke]); OUT/report.md is the
 #                    block to append to BENCHMARKS.md
 # Exit status: 0 when every configuration stored every acknowledged event exactly once; 1 on
@@ -94,6 +95,23 @@ psql_bin="$(pg_bindir 2>/dev/null || true)/psql"
 hz="$(getconf CLK_TCK)"
 
 mkdir -p "$out"
+# Disk: everything stays until the run ends. Per acknowledged event the embedded stack keeps
+# ~0.7 KB of DuckDB + 0.3 KB of Parquet; Redis + PostgreSQL keeps the events twice (primary
+# and replica, ~2.1 KB each) + Parquet, plus WAL and the limits' scratch (~16 GB). Measured:
+# BENCHMARKS.md. A full disk mid-run fails the run late and for the wrong reason, so check now.
+if [[ "${DISK_CHECK:-1}" == 1 ]]; then
+  need_gb=0
+  for c in "${configs[@]}"; do
+    if [[ "$c" == redis-pg ]]; then g=$(( rate * duration * 4500 / 1000000000 + 16 ));
+    else g=$(( rate * duration * 1000 / 1000000000 + 8 )); fi
+    (( g > need_gb )) && need_gb=$g
+  done
+  free_gb=$(( $(df -Pk /tmp | awk 'NR == 2 {print $4}') / 1000000 ))
+  if (( free_gb < need_gb )); then
+    echo "seed.sh: /tmp has $free_gb GB free; $duration s at $rate events/s needs about $need_gb GB (${configs[*]}). Free disk space, shorten DURATION, or set DISK_CHECK=0" >&2
+    exit 2
+  fi
+fi
 tmp="$(mktemp -d /tmp/sluice-seed-XXXXXX)"
 chmod 755 "$tmp"  # PostgreSQL runs as `postgres` and must enter it
 serve_pid=""
@@ -275,12 +293,16 @@ run_config() {
   # Limits against the same services, while they run (full mode).
   local raw_rate="" copy_rate="" copy_rows=""
   if [[ "$limits" == 1 && "$c" == redis-pg ]]; then
+    # The AOF holds every XADD and XTRIM of the run until Redis rewrites it: compact it first
+    # (and again after), so that the limit's 30 s of XADDs fit on the disk.
+    redis-cli -p "$rport" BGREWRITEAOF >/dev/null 2>&1 || true
     log "$c: limit: raw pipelined XADD to the same Redis, $limit_duration s"
     "$sluice" bench --raw-xadd "redis://127.0.0.1:$rport" --mix seed \
       --connections 16 --duration "$limit_duration" --format json \
       --out "$res/limit-xadd.json" >/dev/null 2>"$res/limit-xadd.err" || true
     raw_rate="$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['events_per_s']))" \
       "$res/limit-xadd.json" 2>/dev/null || true)"
+    redis-cli -p "$rport" BGREWRITEAOF >/dev/null 2>&1 || true
   fi
 
   # Stop the server (SIGTERM: requests in flight finish, serve.addr is removed).
@@ -322,7 +344,7 @@ run_config() {
   if [[ "$limits" == 1 && -n "$pg_url" ]]; then
     # psql \copy of the same rows: out of the store into a file (untimed), then into a
     # scratch table of the same columns (timed).
-    copy_rows="$(( pg_rows < 1000000 ? pg_rows : 1000000 ))"
+    copy_rows="$(( pg_rows < 500000 ? pg_rows : 500000 ))"
     log "$c: limit: psql \\copy of $copy_rows stored rows"
     "$psql_bin" -qAtX -v ON_ERROR_STOP=1 -d "$pg_url" \
       -c "\\copy (SELECT * FROM events LIMIT $copy_rows) TO '$d/rows.copy' WITH (FORMAT binary)" \

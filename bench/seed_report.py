@@ -322,6 +322,10 @@ def plot(res, c, series, samples, t0, spans):
         for s in series:
             f.write(f"{s.get('second')} {s.get('offered_events')} {s.get('acked_events')} "
                     f"{s.get('p99_ms') or 'NaN'}\n")
+    # One x range for every panel (the backlog's first sample may precede the load by a
+    # moment), so the grey export bands line up from panel to panel.
+    xmax = max([float(s.get("second") or 0) for s in series] +
+               [float(s["epoch"]) - t0 for s in samples] + [b for _, b in spans] + [1.0])
     panels = []
     if series:
         panels.append(f"""set ylabel "events/s"
@@ -342,6 +346,8 @@ set output '{res}/plot.png'
 set multiplot layout {len(panels)},1 title "sluice seed run: {c}"
 set xlabel "seconds since the load started (grey: a window being exported)"
 set grid
+set xrange [0:{xmax:.1f}]
+set lmargin 12
 """ + "".join(f"set object rect from {a:.1f}, graph 0 to {b:.1f}, graph 1 fc rgb '#dddddd' "
               "fs solid noborder behind\n" for a, b in spans) + "".join(panels) + "unset multiplot\n")
 

@@ -180,6 +180,10 @@ pg_start_replica() {
     echo "port = $port"
     echo "unix_socket_directories = '$dir'"
     echo "hot_standby = on"
+    # Sluice's export reads a whole window on the replica (a minute or more at the seed rate);
+    # without feedback, the primary's vacuum of the busy catalog tables (events_1m,
+    # sluice_offsets) cancels it after max_standby_streaming_delay (conflict with recovery).
+    echo "hot_standby_feedback = on"
   } >>"$dir/postgresql.conf"
   _pg_ctl_start "$dir" "$port" || return 1
 }

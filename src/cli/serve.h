@@ -33,7 +33,7 @@ struct ServeConfig {
   std::string spill = "none";            // none | disk: Redis refuses -> DATA_DIR/spill
   int threads = 0;  // HTTP I/O threads; 0 = one per core
   // serve: nice increment of the loader, exporter, query and DuckDB threads (0..19; 0 = off)
-  int background_nice = 10;
+  int background_nice = 0;
   std::string max_body_bytes = "4MiB";
   std::string max_event_bytes = "32KiB";
   size_t max_batch_events = 10'000;

@@ -1,8 +1,10 @@
 // Background CPU priority: the ingest path (HTTP threads, the buffer's writer) answers clients
-// and must not queue behind bulk work. Loading, exporting, history fetches, SQL queries and
-// DuckDB's worker threads run with a higher nice value (`--background-nice`, default 10), so
-// that on a saturated machine the scheduler runs an ingest thread first when it wakes, and the
-// bulk work takes the rest of the CPU (all of it while ingest is idle).
+// should not queue behind bulk work. With `--background-nice N` (default 0: off), loading,
+// exporting, history fetches, SQL queries and DuckDB's worker threads run N nicer, so that on a
+// CPU-saturated machine the scheduler runs an ingest thread first when it wakes, and the bulk
+// work takes the rest of the CPU (all of it while ingest is idle). Measured (BENCHMARKS.md,
+// issue 7): at 24,000 events/s on the embedded store it did not lower the ack p99 during
+// window exports, so it is off by default.
 //
 // Linux keeps a nice value per thread, and a new thread inherits its creator's. Raising it is
 // always allowed; lowering it again needs CAP_SYS_NICE, so EnterBackground() is for threads

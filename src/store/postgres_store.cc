@@ -904,6 +904,22 @@ Result<pg::Connection*> PostgresStore::ReadConnection() {
     // yields the order, over a heap written in nearly that order.
     SLUICE_RETURN_IF_ERROR(
         conn->Exec("SET enable_sort = off; SET enable_bitmapscan = off; SET enable_seqscan = off"));
+    // A window's export is one long statement (a minute or more at the seed's rate). On a
+    // standby without hot_standby_feedback, the primary's vacuum of the busy tables (events_1m,
+    // sluice_offsets) removes rows its snapshot may need, and replay cancels it after
+    // max_standby_streaming_delay: every retry of a long export then fails the same way.
+    auto standby = conn->Query(
+        "SELECT pg_is_in_recovery(), current_setting('hot_standby_feedback'), "
+        "current_setting('max_standby_streaming_delay')");
+    if (standby.ok() && standby->rows() == 1 && standby->Bool(0, 0) &&
+        standby->Text(0, 1) != "on" && standby->Text(0, 2) != "-1") {
+      spdlog::warn(
+          "hot store: the read replica ({}) has hot_standby_feedback off: an export running "
+          "longer than its max_standby_streaming_delay ({}) can be canceled by the primary's "
+          "vacuum (\"conflict with recovery\") and fail on every retry. Set "
+          "hot_standby_feedback = on on the replica",
+          url, standby->Text(0, 2));
+    }
     read_conn_ = std::move(conn);
   }
   return read_conn_.get();

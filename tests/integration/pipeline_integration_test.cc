@@ -58,12 +58,14 @@ std::map<int, int> ThreadNiceValues(pid_t pid) {
   return out;
 }
 
-// --background-nice (default 10): the loader, exporter, query workers and DuckDB's workers run
-// 10 nicer than the process; the main thread, the HTTP threads and the buffer's writer do not.
+// --background-nice 10: the loader, exporter, query workers and DuckDB's workers run 10 nicer
+// than the process; the main thread, the HTTP threads and the buffer's writer do not. Off by
+// default.
 TEST(PipelineIntegration, BackgroundThreadsRunNicerThanTheIngestPath) {
   TempDir dir;
   const int base = ::getpriority(PRIO_PROCESS, 0);
-  auto proc = SluiceProcess::Start(dir.path() + "/data", {"--threads", "2"});
+  auto proc =
+      SluiceProcess::Start(dir.path() + "/data", {"--threads", "2", "--background-nice", "10"});
   ASSERT_TRUE(proc.ok()) << proc.status().ToString();
   http::TestClient c((*proc)->address());
   ASSERT_EQ(c.Post("/v1/batch", Batch("nice-", 0, 10), kJson)->status, 200);
@@ -75,7 +77,7 @@ TEST(PipelineIntegration, BackgroundThreadsRunNicerThanTheIngestPath) {
   EXPECT_GE(nice[std::min(base + 10, 19)], 4) << ::testing::PrintToString(nice);
   EXPECT_EQ(nice.size(), 2u) << ::testing::PrintToString(nice);
 
-  auto off = SluiceProcess::Start(dir.path() + "/data2", {"--background-nice", "0"});
+  auto off = SluiceProcess::Start(dir.path() + "/data2");
   ASSERT_TRUE(off.ok()) << off.status().ToString();
   nice = ThreadNiceValues((*off)->pid());
   EXPECT_EQ(nice.size(), 1u) << ::testing::PrintToString(nice);
