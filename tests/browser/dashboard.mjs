@@ -271,6 +271,31 @@ test("sql: a bad query shows the sandbox's error", async () => {
   assert.match(await error.textContent(), /syntax error/i);
 });
 
+test('sql: a long result is paged; a saved query comes back after a reload', async () => {
+  await runSql('SELECT range AS n FROM range(120)');
+  assert.match(await page.locator('#sql-status').textContent(), /^120 rows/);
+  assert.equal(await page.locator('#pager').isVisible(), true);
+  assert.equal(await page.locator('#page-info').textContent(), 'rows 1–50 of 120');
+  assert.equal((await resultRows()).length, 50);
+  await page.locator('#next').click();
+  await page.locator('#next').click();
+  assert.equal(await page.locator('#page-info').textContent(), 'rows 101–120 of 120');
+  assert.deepEqual((await resultRows()).map((r) => r[0]).slice(0, 2), ['100', '101']);
+  assert.equal(await page.locator('#next').isDisabled(), true);
+
+  // Save (the name comes from a prompt), reload, pick it from the list: the editor has it.
+  page.once('dialog', (d) => d.accept('first hundred and twenty'));
+  await page.locator('#save').click();
+  await until('the saved message', async () =>
+    /Saved as “first hundred and twenty”/.test(await page.locator('#sql-status').textContent()));
+  await page.reload();
+  await page.locator('#sql').fill('');
+  await page.locator('#saved').selectOption('first hundred and twenty');
+  assert.equal(await page.locator('#sql').inputValue(), 'SELECT range AS n FROM range(120)');
+  await page.locator('#delete-saved').click();
+  assert.deepEqual(await page.locator('#saved option').evaluateAll((os) => os.map((o) => o.value)), ['']);
+});
+
 test('sql: a shared link opens and runs its query', async () => {
   await page.goto(`${base}/#sql?${new URLSearchParams({ q: 'SELECT 40 + 2 AS answer' })}`);
   await until('the shared query to run', async () => {
