@@ -6,13 +6,15 @@ FUZZ_SECONDS ?= 60
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./sluice-data
 
-.PHONY: all deps build run run-postgres test unit fuzz bench bench-smoke bench-seed bench-ramp clean format
+.PHONY: all deps build run run-postgres test unit fuzz bench bench-smoke bench-seed bench-ramp \
+	bench-dashboard clean format
 
 all: build
 
 deps:
 	@scripts/install-deps.sh build
 	@scripts/fetch-duckdb.sh
+	@scripts/build-web.sh deps
 
 build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSLUICE_WERROR=ON >/dev/null
@@ -69,8 +71,17 @@ bench-ramp:
 	@$(MAKE) --no-print-directory build
 	@bench/seed_ramp.sh $(BUILD)
 
+# The dashboard's cost (bench/dashboard.sh): page load time, and the browser's CPU while the
+# live view is open and the server takes 12,000 events/s; the report is in
+# $(BUILD)/bench-dashboard/report.md.
+bench-dashboard:
+	@scripts/install-deps.sh test
+	@$(MAKE) --no-print-directory build
+	@npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >/dev/null
+	@bench/dashboard.sh $(BUILD)
+
 clean:
-	rm -rf $(BUILD) build-fuzz
+	rm -rf $(BUILD) build-fuzz web/dist
 
 format:
 	@find src tests -name '*.cc' -o -name '*.h' | xargs clang-format -i

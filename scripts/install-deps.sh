@@ -9,7 +9,7 @@ build_pkgs=(cmake ninja-build g++ ccache pkg-config
   zlib1g-dev libzstd-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libexpat1-dev)
 test_pkgs=(clang libclang-rt-14-dev curl postgresql-15 postgresql-client-15 hyperfine
-  redis-server redis-tools gnuplot-nox python3)
+  redis-server redis-tools gnuplot-nox python3 chromium)
 
 pkgs=("${build_pkgs[@]}")
 if [[ "$what" == test || "$what" == all ]]; then pkgs+=("${test_pkgs[@]}"); fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test against a built tree: unit tests, integration tests (which start the real
-# sluice binary and the services they need), then a short fuzz run of the event parser.
+# sluice binary and the services they need, and a headless chromium for the dashboard), then a
+# short fuzz run of the event parser.
 # Usage: scripts/test.sh [BUILD_DIR]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,6 +16,11 @@ echo "== installing test peers from npm (Segment and RudderStack SDKs)"
 npm install --prefix tests/sdk --no-save --omit=optional --no-audit --no-fund --loglevel=error >/dev/null
 # Object-store peers (tests/peers: s3rver, azurite, @aws-sdk/client-s3), the same way.
 npm install --prefix tests/peers --no-save --omit=optional --no-audit --no-fund --loglevel=error >/dev/null
+# The dashboard's browser tests (tests/browser: playwright-core, which drives Debian's chromium
+# that scripts/install-deps.sh installs; it never downloads a browser of its own).
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >/dev/null
+# The browser test fails, rather than skips, when chromium or playwright-core is missing.
+export SLUICE_REQUIRE_BROWSER=1
 
 echo "== starting PostgreSQL 15: a primary and a streaming replica (scripts/pg.sh)"
 source "$root/scripts/pg.sh"

@@ -26,6 +26,8 @@
 #include "query/postgres_query.h"
 #include "query/query_engine.h"
 #include "store/duckdb_store.h"
+#include "web/live.h"
+#include "web/web_routes.h"
 
 namespace sluice::cli {
 
@@ -172,6 +174,29 @@ int RunServe(const ServeConfig& config) {
   }
   queries.RegisterRoutes(&server, &keys, pg_queries.get(), /*stats=*/pg_queries.get());
 
+  // The dashboard (GET /, /assets/…) and its live figures (GET /v1/live), sampled once a
+  // second from the metrics registry.
+  web::LiveSources live_sources;
+  live_sources.ack_routes = ingest::IngestPaths();
+  exporter::Exporter* window_exporter = core.exporter.get();
+  live_sources.recent_exports = [window_exporter] {
+    std::vector<web::LiveExport> out;
+    for (const exporter::WindowExport& e : window_exporter->RecentExports()) {
+      out.push_back({e.start_us, e.end_us, e.rows, e.bytes, e.seconds, e.key});
+    }
+    return out;
+  };
+  live_sources.recent_rejections = [&ingest] {
+    std::vector<web::LiveRejection> out;
+    for (ingest::RecentRejection& r : ingest.RecentRejections()) {
+      out.push_back(
+          {r.received_at_us, std::move(r.source), std::move(r.reason), std::move(r.error)});
+    }
+    return out;
+  };
+  web::LiveSampler live({}, std::move(live_sources));
+  web::RegisterRoutes(&server, &keys, &live);
+
   server.Route("GET", "/healthz", [](http::Request&, http::Responder done) {
     done(http::Response::Json(200, "{\"status\":\"ok\"}"));
   });
@@ -244,8 +269,10 @@ int RunServe(const ServeConfig& config) {
     }
   }
   core.exporter->Start();
+  live.Start();
 
   if (Status st = server.Start(); !st.ok()) {
+    live.Stop();
     core.exporter->Stop();
     for (Shard& shard : core.shards) shard.loader->Stop();
     if (st.code() == StatusCode::kInvalidArgument) return ConfigError(st.message());
@@ -274,14 +301,16 @@ int RunServe(const ServeConfig& config) {
       "Query it a second later:\n"
       "  curl -s http://%s/v1/query -d '{\"sql\":\"SELECT event, count(*) FROM events GROUP BY "
       "1\"}'\n"
+      "Dashboard and SQL console: http://%s/\n"
       "Stop with Ctrl+C.\n\n",
-      addr.c_str(), addr.c_str(), addr.c_str(), addr.c_str());
+      addr.c_str(), addr.c_str(), addr.c_str(), addr.c_str(), addr.c_str());
   std::fflush(stdout);
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down: finishing requests in flight", strsignal(sig));
   server.Stop(parsed->shutdown_grace);
+  live.Stop();
   queries.Stop();
   if (pg_queries) pg_queries->Stop();
   core.exporter->Stop();

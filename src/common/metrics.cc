@@ -1,5 +1,6 @@
 #include "common/metrics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -50,6 +51,30 @@ double Histogram::Snapshot::Quantile(double q) const {
     seen += counts[i];
   }
   return bounds.empty() ? 0 : bounds.back();
+}
+
+bool Histogram::Snapshot::Add(const Snapshot& other) {
+  if (bounds.empty() && counts.empty()) {
+    *this = other;
+    return true;
+  }
+  if (other.bounds != bounds) return false;
+  for (size_t i = 0; i < counts.size(); ++i) counts[i] += other.counts[i];
+  count += other.count;
+  sum += other.sum;
+  return true;
+}
+
+Histogram::Snapshot Histogram::Snapshot::Since(const Snapshot& earlier) const {
+  Snapshot d = *this;
+  if (earlier.bounds != bounds) return d;
+  d.count = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    d.counts[i] = counts[i] >= earlier.counts[i] ? counts[i] - earlier.counts[i] : 0;
+    d.count += d.counts[i];
+  }
+  d.sum = std::max(0.0, sum - earlier.sum);
+  return d;
 }
 
 std::vector<double> LatencyBounds() {
@@ -175,6 +200,75 @@ std::string Registry::RenderPrometheus() const {
     }
   }
   return out;
+}
+
+namespace {
+// Whether the rendered label set `rendered` ({a="x",b="y"}) holds every pair of `match`.
+bool LabelsMatch(const std::string& rendered, const Labels& match) {
+  for (const auto& pair : match) {
+    const std::string one = FormatLabels({pair});  // {a="x"}
+    const std::string_view inner(one.data() + 1, one.size() - 2);
+    size_t pos = 0;
+    bool found = false;
+    while ((pos = rendered.find(inner, pos)) != std::string::npos) {
+      const char before = pos > 0 ? rendered[pos - 1] : '\0';
+      const size_t end = pos + inner.size();
+      const char after = end < rendered.size() ? rendered[end] : '\0';
+      if ((before == '{' || before == ',') && (after == '}' || after == ',')) {
+        found = true;
+        break;
+      }
+      pos = end;
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+}  // namespace
+
+void Registry::ForEachValue(std::string_view name, const Labels& match,
+                            const std::function<void(double)>& fn) const {
+  auto it = families_.find(name);
+  if (it == families_.end()) return;
+  const Family& fam = it->second;
+  for (const auto& [l, c] : fam.counters) {
+    if (LabelsMatch(l, match)) fn(static_cast<double>(c->Value()));
+  }
+  for (const auto& [l, g] : fam.gauges) {
+    if (LabelsMatch(l, match)) fn(static_cast<double>(g->Value()));
+  }
+  for (const auto& [id, cb] : fam.callbacks) {
+    if (LabelsMatch(cb.first, match)) fn(cb.second());
+  }
+}
+
+double Registry::Sum(std::string_view name, const Labels& match) const {
+  std::lock_guard lock(mu_);
+  double total = 0;
+  ForEachValue(name, match, [&total](double v) { total += v; });
+  return total;
+}
+
+double Registry::Max(std::string_view name, const Labels& match) const {
+  std::lock_guard lock(mu_);
+  bool any = false;
+  double best = 0;
+  ForEachValue(name, match, [&](double v) {
+    best = any ? std::max(best, v) : v;
+    any = true;
+  });
+  return best;
+}
+
+Histogram::Snapshot Registry::MergedHistogram(std::string_view name, const Labels& match) const {
+  std::lock_guard lock(mu_);
+  Histogram::Snapshot merged;
+  auto it = families_.find(name);
+  if (it == families_.end()) return merged;
+  for (const auto& [l, h] : it->second.histograms) {
+    if (LabelsMatch(l, match)) merged.Add(h->Snap());
+  }
+  return merged;
 }
 
 Registry& Default() {

@@ -54,6 +54,12 @@ class Histogram {
     double sum = 0;
     // Linear interpolation inside the bucket holding quantile q (0..1); 0 when empty.
     double Quantile(double q) const;
+    // Adds `other`'s observations bucket by bucket. False (nothing added) when the bounds
+    // differ; an empty snapshot (no bounds yet) takes other's bounds.
+    bool Add(const Snapshot& other);
+    // The observations made after `earlier` (an older snapshot of the same histogram), per
+    // bucket; counts that went down (a different histogram) count as 0.
+    Snapshot Since(const Snapshot& earlier) const;
   };
   Snapshot Snap() const;
 
@@ -93,6 +99,20 @@ class Registry {
                                                 const Labels& labels, std::function<double()> fn);
   std::string RenderPrometheus() const;
 
+  // Reading values back, for in-process consumers (the dashboard's live sampler) that must not
+  // parse the text format. A label set is read as FormatLabels renders it; `match` selects the
+  // series whose labels include every given pair (empty: all series of the family).
+  //
+  // The sum of the family's counters, gauges and gauge callbacks whose labels match; 0 for an
+  // unknown family or a histogram. Callbacks run on the caller's thread, under the registry
+  // mutex, as when rendering.
+  double Sum(std::string_view name, const Labels& match = {}) const;
+  // The largest such value; 0 when none matches.
+  double Max(std::string_view name, const Labels& match = {}) const;
+  // The histograms of `name` whose labels match, merged bucket by bucket (they must share
+  // their bounds; one with other bounds is skipped). Empty snapshot when none matches.
+  Histogram::Snapshot MergedHistogram(std::string_view name, const Labels& match = {}) const;
+
  private:
   friend class CallbackHandle;
   void RemoveCallback(uint64_t id);
@@ -107,6 +127,9 @@ class Registry {
     std::map<uint64_t, std::pair<std::string, std::function<double()>>> callbacks;
   };
   Family& FamilyFor(std::string_view name, std::string_view help, Type type);
+  // Calls fn(value) for each matching counter, gauge and callback of `name`. Needs mu_.
+  void ForEachValue(std::string_view name, const Labels& match,
+                    const std::function<void(double)>& fn) const;
 
   mutable std::mutex mu_;
   // State below is protected by mu_.

@@ -40,5 +40,45 @@ TEST(Metrics, QuantileInterpolatesWithinBucket) {
   EXPECT_EQ(Histogram({1}).Snap().Quantile(0.5), 0);
 }
 
+TEST(Metrics, SumAndMaxReadMatchingSeries) {
+  Registry r;
+  r.GetCounter("rej_total", "Rejected", {{"reason", "no_user"}}).Inc(3);
+  r.GetCounter("rej_total", "Rejected", {{"reason", "bad_body"}}).Inc(4);
+  r.GetGauge("depth", "Depth", {{"shard", "disk"}}).Set(5);
+  auto handle = r.AddGaugeCallback("depth", "Depth", {{"shard", "disk-1"}}, [] { return 7.5; });
+  EXPECT_EQ(r.Sum("rej_total"), 7);
+  EXPECT_EQ(r.Sum("rej_total", {{"reason", "bad_body"}}), 4);
+  EXPECT_EQ(r.Sum("rej_total", {{"reason", "bad"}}), 0);  // a prefix is not a match
+  EXPECT_EQ(r.Sum("depth"), 12.5);
+  EXPECT_EQ(r.Max("depth"), 7.5);
+  EXPECT_EQ(r.Sum("depth", {{"shard", "disk"}}), 5);
+  EXPECT_EQ(r.Sum("missing"), 0);
+  EXPECT_EQ(r.Max("missing"), 0);
+}
+
+TEST(Metrics, MergedHistogramAndSince) {
+  Registry r;
+  r.GetHistogram("lat", "Latency", {{"route", "/a"}}, {1, 2}).Observe(0.5);
+  r.GetHistogram("lat", "Latency", {{"route", "/b"}}, {1, 2}).Observe(1.5);
+  r.GetHistogram("lat", "Latency", {{"route", "/c"}}, {5}).Observe(1.5);  // other bounds
+  Histogram::Snapshot before = r.MergedHistogram("lat", {{"route", "/a"}});
+  EXPECT_EQ(before.count, 1u);
+  Histogram::Snapshot all;
+  for (const char* route : {"/a", "/b", "/c"}) {
+    all.Add(r.MergedHistogram("lat", {{"route", route}}));
+  }
+  EXPECT_EQ(all.count, 2u);  // /c has other bounds and is left out
+  EXPECT_EQ(all.counts[0], 1u);
+  EXPECT_EQ(all.counts[1], 1u);
+
+  r.GetHistogram("lat", "Latency", {{"route", "/a"}}, {1, 2}).Observe(3);
+  Histogram::Snapshot delta = r.MergedHistogram("lat", {{"route", "/a"}}).Since(before);
+  EXPECT_EQ(delta.count, 1u);
+  EXPECT_EQ(delta.counts[2], 1u);  // +Inf bucket
+  EXPECT_EQ(delta.counts[0], 0u);
+  EXPECT_DOUBLE_EQ(delta.sum, 3.0);
+  EXPECT_EQ(r.MergedHistogram("nothing").count, 0u);
+}
+
 }  // namespace
 }  // namespace sluice::metrics

@@ -123,7 +123,12 @@ Exporter::Exporter(ExporterOptions options, store::HotStore* store, objstore::Ob
           metrics::Default().GetGauge("sluice_export_last_window_end_seconds",
                                       "End (Unix seconds) of the last window exported")),
       hot_windows_(
-          metrics::Default().GetGauge("sluice_hot_windows", "Windows with rows in the hot store")) {
+          metrics::Default().GetGauge("sluice_hot_windows", "Windows with rows in the hot store")),
+      object_bytes_(metrics::Default().GetGauge(
+          "sluice_object_store_bytes",
+          "Bytes of the Parquet files under events/ in the object store")),
+      object_files_(metrics::Default().GetGauge(
+          "sluice_object_store_files", "Parquet files under events/ in the object store")) {
   SLUICE_CHECK(store_ != nullptr);
   SLUICE_CHECK(objects_ != nullptr);
   SLUICE_CHECK(watermark_ != nullptr);
@@ -150,6 +155,7 @@ Result<ExportReport> Exporter::RunPass(CloseRule rule, const std::stop_token& st
     RemoveStaleTempFiles();
     cleaned_tmp_dir_ = true;
   }
+  if (!objects_listed_) CountObjects();
 
   ExportReport report;
   report.watermark_us = watermark_();
@@ -189,6 +195,33 @@ Result<ExportReport> Exporter::RunPass(CloseRule rule, const std::stop_token& st
   Status retention = ApplyRetention(windows, &report);
   if (report.error.ok()) report.error = retention;
   return report;
+}
+
+void Exporter::CountObjects() {
+  Result<std::vector<objstore::ObjectInfo>> listed = objects_->List(std::string(kEventsPrefix));
+  if (!listed.ok()) {
+    // Only the size gauges wait for it; the next pass lists again.
+    spdlog::debug("exporter: listing {} for its size: {}", objects_->Url(),
+                  listed.status().ToString());
+    return;
+  }
+  for (const objstore::ObjectInfo& info : *listed) {
+    if (info.key.ends_with(".parquet")) object_sizes_[info.key] = info.size;
+  }
+  objects_listed_ = true;
+  PublishObjectSizes();
+}
+
+void Exporter::PublishObjectSizes() {
+  uint64_t total = 0;
+  for (const auto& [key, size] : object_sizes_) total += size;
+  object_bytes_.Set(static_cast<int64_t>(total));
+  object_files_.Set(static_cast<int64_t>(object_sizes_.size()));
+}
+
+std::vector<WindowExport> Exporter::RecentExports() const {
+  std::lock_guard lock(recent_mu_);
+  return {recent_.begin(), recent_.end()};
 }
 
 Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out) {
@@ -259,6 +292,15 @@ Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out
   bytes_total_.Inc(out->bytes);
   seconds_.Observe(out->seconds);
   last_window_end_.Set(window.end_us / kMicrosPerSecond);
+  if (objects_listed_) {
+    object_sizes_[key] = out->bytes;  // a rerun overwrites the same key
+    PublishObjectSizes();
+  }
+  {
+    std::lock_guard lock(recent_mu_);
+    recent_.push_front(*out);
+    if (recent_.size() > kRecentExports) recent_.pop_back();
+  }
   spdlog::info("exporter: window {} exported: {} rows, {} bytes in {:.2f} s to {}/{}",
                FormatIsoUtc(window.start_us), out->rows, out->bytes, out->seconds, objects_->Url(),
                key);

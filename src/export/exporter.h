@@ -32,7 +32,10 @@
 // Metrics (metrics::Default()): sluice_export_windows_total, sluice_export_rows_total,
 // sluice_export_bytes_total, sluice_export_errors_total (one per failed pass),
 // sluice_export_seconds (histogram per window, up to 600 s), gauges
-// sluice_export_last_window_end_seconds and sluice_hot_windows.
+// sluice_export_last_window_end_seconds, sluice_hot_windows, and sluice_object_store_bytes /
+// sluice_object_store_files: the Parquet objects under events/, listed once by the first pass
+// that can list them and kept up to date by this exporter's uploads (objects another process
+// writes or deletes show after a restart).
 //
 // Concurrency: thread-safe. Passes are serialised (RunOnce from another thread waits for the
 // running pass). Start() runs passes every poll_us on a background thread until Stop();
@@ -42,7 +45,9 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <stop_token>
 #include <string>
@@ -143,11 +148,18 @@ class Exporter {
 
   const ExporterOptions& options() const { return options_; }
 
+  static constexpr size_t kRecentExports = 10;
+  // The last kRecentExports windows this exporter exported, newest first (for the dashboard).
+  std::vector<WindowExport> RecentExports() const;
+
  private:
   Result<ExportReport> RunPass(CloseRule rule, const std::stop_token& stop);
   Status ExportWindow(const store::WindowInfo& window, WindowExport* out);
   Status ApplyRetention(const std::vector<store::WindowInfo>& windows, ExportReport* report);
   void RemoveStaleTempFiles();
+  // Under pass_mu_: list the Parquet objects once, and set the size gauges from the list.
+  void CountObjects();
+  void PublishObjectSizes();
   void Loop(const std::stop_token& stop);
 
   const ExporterOptions options_;
@@ -163,10 +175,18 @@ class Exporter {
   metrics::Histogram& seconds_;
   metrics::Gauge& last_window_end_;
   metrics::Gauge& hot_windows_;
+  metrics::Gauge& object_bytes_;
+  metrics::Gauge& object_files_;
 
   std::mutex pass_mu_;  // held for a whole pass
   // State below is protected by pass_mu_.
   bool cleaned_tmp_dir_ = false;
+  bool objects_listed_ = false;
+  std::map<std::string, uint64_t> object_sizes_;  // Parquet key -> bytes, once listed
+
+  mutable std::mutex recent_mu_;
+  // State below is protected by recent_mu_.
+  std::deque<WindowExport> recent_;  // newest first
 
   std::mutex wake_mu_;  // pairs with wake_cv_ for the loop's sleep
   std::condition_variable_any wake_cv_;

@@ -283,6 +283,30 @@ TEST_F(ExporterTest, ClosedWindowWritesKeyManifestAndMarksExported) {
   EXPECT_EQ(store_.export_calls.size(), 1u);
 }
 
+TEST_F(ExporterTest, RecentExportsAndObjectStoreSizeFollowTheUploads) {
+  // An object left by an earlier run counts once listed.
+  const std::string earlier = "events/dt=2024-05-01/hour=11/events-20240501T1100Z-disk.parquet";
+  ASSERT_TRUE(local_->PutBytes(earlier, std::string(100, 'x')).ok());
+  store_.AddWindow(kT0, 7);
+  store_.AddWindow(kT0 + kWindow, 8);
+  watermark_ = kT0 + 2 * kWindow + kGrace;
+  auto exporter = MakeExporter();
+  EXPECT_TRUE(exporter->RecentExports().empty());
+
+  ExportReport report = RunOk(*exporter);
+
+  ASSERT_EQ(report.exported.size(), 2u);
+  std::vector<WindowExport> recent = exporter->RecentExports();
+  ASSERT_EQ(recent.size(), 2u);
+  EXPECT_EQ(recent[0].start_us, kT0 + kWindow);  // newest first
+  EXPECT_EQ(recent[0].rows, 8u);
+  EXPECT_EQ(recent[1].start_us, kT0);
+  const uint64_t exported_bytes = report.exported[0].bytes + report.exported[1].bytes;
+  EXPECT_EQ(metrics::Default().GetGauge("sluice_object_store_bytes", "").Value(),
+            static_cast<int64_t>(100 + exported_bytes));
+  EXPECT_EQ(metrics::Default().GetGauge("sluice_object_store_files", "").Value(), 3);
+}
+
 TEST_F(ExporterTest, WindowsAreExportedInStartOrder) {
   for (int i : {2, 0, 3, 1}) store_.AddWindow(kT0 + i * kWindow, 10 + i);
   store_.AddWindow(kT0 + 4 * kWindow, 99);  // not closed

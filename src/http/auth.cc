@@ -124,4 +124,19 @@ std::optional<std::string> CredentialFromHeader(const Request& req) {
   return std::string();
 }
 
+std::optional<Response> CheckReadAccess(const KeyStore* keys, const Request& req) {
+  if (keys == nullptr || keys->empty()) return std::nullopt;
+  std::optional<std::string> secret = CredentialFromHeader(req);
+  if (!secret || secret->empty()) {
+    return Response::Error(
+        401,
+        "missing read key: send it as 'Authorization: Bearer KEY' (or the HTTP Basic user "
+        "name)");
+  }
+  const Key* key = keys->Find(*secret);
+  if (key == nullptr) return Response::Error(401, "unknown read key");
+  if (key->role != Role::kRead) return Response::Error(403, "a write key cannot read");
+  return std::nullopt;
+}
+
 }  // namespace sluice::http

@@ -44,6 +44,11 @@ class KeyStore {
 // The secret presented in the Authorization header (Basic user name, or Bearer token), if any.
 std::optional<std::string> CredentialFromHeader(const Request& req);
 
+// The read-key check of the query, stats and dashboard endpoints (DESIGN.md "HTTP"): nullopt
+// when `req` may read — no key configured (`keys` null or empty), or a read key presented —
+// otherwise the answer to send: 401 for no or an unknown key, 403 for a write key.
+std::optional<Response> CheckReadAccess(const KeyStore* keys, const Request& req);
+
 // Encodes `in` as standard base64 with padding (e.g. for an HTTP Basic header).
 std::string Base64Encode(std::string_view in);
 // Decodes standard base64; nullopt when `in` is not base64.

@@ -45,6 +45,26 @@ TEST(Credential, BasicBearerAndAbsent) {
   EXPECT_FALSE(CredentialFromHeader(Request{}).has_value());
 }
 
+TEST(CheckReadAccess, ReadKeyOnlyOnceKeysExist) {
+  EXPECT_FALSE(CheckReadAccess(nullptr, Request{}).has_value());
+  KeyStore none;
+  EXPECT_FALSE(CheckReadAccess(&none, Request{}).has_value());
+  KeyStore ks;
+  ASSERT_TRUE(ks.Add("web:secret-web-1", Role::kWrite).ok());
+  ASSERT_TRUE(ks.Add("analyst:secret-read-1", Role::kRead).ok());
+  EXPECT_FALSE(CheckReadAccess(&ks, WithAuth("Bearer secret-read-1")).has_value());
+  auto missing = CheckReadAccess(&ks, Request{});
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_EQ(missing->status, 401);
+  EXPECT_NE(missing->body.find("missing read key"), std::string::npos) << missing->body;
+  auto unknown = CheckReadAccess(&ks, WithAuth("Bearer secret-nope-1"));
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_EQ(unknown->status, 401);
+  auto writer = CheckReadAccess(&ks, WithAuth("Bearer secret-web-1"));
+  ASSERT_TRUE(writer.has_value());
+  EXPECT_EQ(writer->status, 403);
+}
+
 TEST(Base64, EncodeRoundTrips) {
   EXPECT_EQ(Base64Encode("hello"), "aGVsbG8=");
   EXPECT_EQ(Base64Encode("KEY123456:"), "S0VZMTIzNDU2Og==");

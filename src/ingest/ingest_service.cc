@@ -9,6 +9,18 @@
 namespace sluice::ingest {
 namespace {
 
+struct Route {
+  const char* path;
+  event::Endpoint endpoint;
+};
+constexpr Route kRoutes[] = {
+    {"/v1/track", event::Endpoint::kTrack},   {"/v1/identify", event::Endpoint::kIdentify},
+    {"/v1/page", event::Endpoint::kPage},     {"/v1/screen", event::Endpoint::kScreen},
+    {"/v1/group", event::Endpoint::kGroup},   {"/v1/alias", event::Endpoint::kAlias},
+    {"/v1/batch", event::Endpoint::kBatch},   {"/v1/import", event::Endpoint::kBatch},
+    {"/v1/events", event::Endpoint::kEvents},
+};
+
 struct IngestMetrics {
   metrics::Counter& accepted = metrics::Default().GetCounter(
       "sluice_events_accepted_total", "Events acknowledged durable in the buffer");
@@ -57,17 +69,6 @@ IngestService::IngestService(IngestOptions options, buffer::ShardRouter* buffer,
     : options_(std::move(options)), buffer_(buffer), keys_(keys), limiter_(limiter), clock_(clock) {}
 
 void IngestService::RegisterRoutes(http::Server* server) {
-  struct Route {
-    const char* path;
-    event::Endpoint endpoint;
-  };
-  static constexpr Route kRoutes[] = {
-      {"/v1/track", event::Endpoint::kTrack},   {"/v1/identify", event::Endpoint::kIdentify},
-      {"/v1/page", event::Endpoint::kPage},     {"/v1/screen", event::Endpoint::kScreen},
-      {"/v1/group", event::Endpoint::kGroup},   {"/v1/alias", event::Endpoint::kAlias},
-      {"/v1/batch", event::Endpoint::kBatch},   {"/v1/import", event::Endpoint::kBatch},
-      {"/v1/events", event::Endpoint::kEvents},
-  };
   for (const auto& r : kRoutes) {
     server->Route("POST", r.path, [this, ep = r.endpoint](http::Request& req, http::Responder done) {
       Handle(ep, req, std::move(done));
@@ -78,6 +79,25 @@ void IngestService::RegisterRoutes(http::Server* server) {
       done(http::Response::Json(200, "{\"success\":true}"));
     });
   }
+}
+
+std::vector<std::string> IngestPaths() {
+  std::vector<std::string> paths;
+  for (const auto& r : kRoutes) paths.emplace_back(r.path);
+  return paths;
+}
+
+std::vector<RecentRejection> IngestService::RecentRejections() const {
+  std::lock_guard lock(recent_mu_);
+  return {recent_.begin(), recent_.end()};
+}
+
+void IngestService::Remember(int64_t received_at_us, const std::string& source,
+                             const std::string& reason, const std::string& error) {
+  RecentRejection r{received_at_us, source, reason, error.substr(0, kMaxRecentErrorBytes)};
+  std::lock_guard lock(recent_mu_);
+  recent_.push_front(std::move(r));
+  if (recent_.size() > kRecentRejections) recent_.pop_back();
 }
 
 void IngestService::Handle(event::Endpoint endpoint, http::Request& req, http::Responder done) {
@@ -124,6 +144,7 @@ void IngestService::Handle(event::Endpoint endpoint, http::Request& req, http::R
     records.push_back(event::EncodeRecord(rej));
     m.Rejected("bad_body");
     m.quarantined.Inc();
+    Remember(received_at, source, "bad_body", parsed.message());
     std::string message = parsed.message();
     buffer_->Append(std::move(records), [done = std::move(done), message](Status) {
       done(http::Response::Error(400, message));
@@ -153,6 +174,7 @@ void IngestService::Handle(event::Endpoint endpoint, http::Request& req, http::R
   for (const auto& r : out.rejected) {
     records.push_back(event::EncodeRecord(event::Rejection{received_at, source, r.error, r.raw}));
     m.Rejected(r.reason);
+    Remember(received_at, source, r.reason, r.error);
   }
   m.quarantined.Inc(out.rejected.size());
 

@@ -15,6 +15,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "buffer/shard_router.h"
 #include "common/clock.h"
@@ -34,8 +39,23 @@ struct IngestOptions {
   size_t max_quarantined_body_bytes = 64 * 1024;
 };
 
+// One rejected event (or unusable body), as the dashboard lists the latest ones.
+struct RecentRejection {
+  int64_t received_at_us = 0;
+  std::string source;  // the write key's name; "" without keys
+  std::string reason;  // the short code of sluice_events_rejected_total{reason}
+  std::string error;   // the sentence sent to the client, cut to kMaxRecentErrorBytes
+};
+
+// The POST paths RegisterRoutes serves (without /v1/noop): the routes whose
+// sluice_http_request_duration_seconds is the acknowledgement latency.
+std::vector<std::string> IngestPaths();
+
 class IngestService {
  public:
+  static constexpr size_t kRecentRejections = 20;
+  static constexpr size_t kMaxRecentErrorBytes = 300;
+
   // `buffer` (the buffer's shards), `keys` and `limiter` are borrowed and must outlive this
   // service.
   IngestService(IngestOptions options, buffer::ShardRouter* buffer, const http::KeyStore* keys,
@@ -43,14 +63,24 @@ class IngestService {
 
   void RegisterRoutes(http::Server* server);
 
+  // The last kRecentRejections rejections this process quarantined, newest first (the
+  // quarantine itself is the events_rejected table). Thread-safe.
+  std::vector<RecentRejection> RecentRejections() const;
+
  private:
   void Handle(event::Endpoint endpoint, http::Request& req, http::Responder done);
+  void Remember(int64_t received_at_us, const std::string& source, const std::string& reason,
+                const std::string& error);
 
   IngestOptions options_;
   buffer::ShardRouter* buffer_;
   const http::KeyStore* keys_;
   http::RateLimiter* limiter_;
   Clock* clock_;
+
+  mutable std::mutex recent_mu_;
+  // State below is protected by recent_mu_.
+  std::deque<RecentRejection> recent_;  // newest first, at most kRecentRejections
 };
 
 }  // namespace sluice::ingest

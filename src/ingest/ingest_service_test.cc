@@ -126,6 +126,27 @@ TEST_F(IngestServiceTest, NoValidEventIs400AndStillQuarantined) {
   EXPECT_EQ(std::get<event::Rejection>(stored[1]).body, "{not json");
 }
 
+TEST_F(IngestServiceTest, RemembersTheLatestRejectionsNewestFirst) {
+  Start();
+  EXPECT_TRUE(service_->RecentRejections().empty());
+  EXPECT_EQ(Post("/v1/batch", "{not json").status, 400);
+  EXPECT_EQ(Post("/v1/batch", R"({"batch":[{"type":"track","userId":"u1","event":"A"},
+                                          {"type":"track","event":"B"}]})")
+                .status,
+            200);
+  auto recent = service_->RecentRejections();
+  ASSERT_EQ(recent.size(), 2u);
+  EXPECT_EQ(recent[0].reason, "missing_user");
+  EXPECT_NE(recent[0].error.find("userId"), std::string::npos) << recent[0].error;
+  EXPECT_EQ(recent[1].reason, "bad_body");
+  for (size_t i = 0; i < IngestService::kRecentRejections + 5; ++i) {
+    Post("/v1/track", R"({"event":"no user"})");
+  }
+  recent = service_->RecentRejections();
+  ASSERT_EQ(recent.size(), IngestService::kRecentRejections);
+  EXPECT_EQ(recent.back().reason, "missing_user");  // the older ones fell off
+}
+
 TEST_F(IngestServiceTest, FullOrFailingBufferIs503WithRetryAfter) {
   Start();
   buffer_.FailWith(Status::ResourceExhausted("cap"));

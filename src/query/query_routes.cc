@@ -24,22 +24,6 @@
 namespace sluice::query {
 namespace {
 
-// Nullopt when the request may read; otherwise the 401/403 answer.
-std::optional<http::Response> CheckReadKey(const http::KeyStore* keys, const http::Request& req) {
-  if (keys == nullptr || keys->empty()) return std::nullopt;
-  std::optional<std::string> secret = http::CredentialFromHeader(req);
-  if (!secret || secret->empty()) {
-    return http::Response::Error(
-        401,
-        "missing read key: send it as 'Authorization: Bearer KEY' (or the HTTP Basic user "
-        "name)");
-  }
-  const http::Key* key = keys->Find(*secret);
-  if (key == nullptr) return http::Response::Error(401, "unknown read key");
-  if (key->role != http::Role::kRead) return http::Response::Error(403, "a write key cannot read");
-  return std::nullopt;
-}
-
 http::Response ErrorResponse(int status, const Status& st) {
   http::Response r = http::Response::Error(status, st.message());
   if (status == 503) r.headers.emplace_back("Retry-After", "1");
@@ -156,7 +140,7 @@ void QueryEngine::RegisterRoutes(http::Server* server, const http::KeyStore* key
                                  SqlEngine* postgres, StatsEngine* stats) {
   server->Route("POST", "/v1/query", [this, keys, postgres](http::Request& req,
                                                             http::Responder done) {
-    if (auto denied = CheckReadKey(keys, req)) return done(std::move(*denied));
+    if (auto denied = http::CheckReadAccess(keys, req)) return done(std::move(*denied));
     Result<QueryBody> body = ParseQueryBody(req.body, postgres != nullptr);
     if (!body.ok()) return done(ErrorResponse(400, body.status()));
     SqlEngine* engine = body->postgres ? postgres : this;
@@ -167,7 +151,7 @@ void QueryEngine::RegisterRoutes(http::Server* server, const http::KeyStore* key
   });
   StatsEngine* stats_engine = stats != nullptr ? stats : this;
   server->Route("GET", "/v1/stats", [stats_engine, keys](http::Request& req, http::Responder done) {
-    if (auto denied = CheckReadKey(keys, req)) return done(std::move(*denied));
+    if (auto denied = http::CheckReadAccess(keys, req)) return done(std::move(*denied));
     Result<StatsRequest> request = ParseStatsRequest(req);
     if (!request.ok()) return done(ErrorResponse(400, request.status()));
     auto reply = [done = std::move(done)](Result<std::string> r) {
