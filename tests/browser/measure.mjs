@@ -3,6 +3,7 @@
 // records the navigation timing (load event, from the start of the navigation), then keeps
 // the live view open for SECONDS and measures the CPU time of chromium's processes from
 // /proc (renderer processes apart, the page's own; then every process of the browser).
+// With SLUICE_SERVER_PID set, also the CPU of that process (the server) over the same window.
 // Prints one JSON object.
 //   node measure.mjs URL [SECONDS=60] [LOADS=5]
 import { readFileSync, readdirSync } from 'node:fs';
@@ -71,6 +72,15 @@ function cpuOf(root) {
   return { all, renderer };
 }
 
+// CPU seconds (user + system) of one process, or null without SLUICE_SERVER_PID.
+function serverCpu() {
+  const pid = process.env.SLUICE_SERVER_PID;
+  if (!pid) return null;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.SLUICE_CHROMIUM || '/usr/bin/chromium',
   headless: true,
@@ -98,8 +108,10 @@ try {
   await page.waitForTimeout(3000); // past the first full fetch and chart build
   const root = process.pid;
   const before = cpuOf(root);
+  const serverBefore = serverCpu();
   if (before.renderer === 0) throw new Error('found no chromium renderer below this process');
   const t0 = process.hrtime.bigint();
+  const openFromMs = Date.now();
   const figures = [];
   const end = Date.now() + Number(seconds) * 1000;
   while (Date.now() < end) {
@@ -108,6 +120,7 @@ try {
   }
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const after = cpuOf(root);
+  const serverAfter = serverCpu();
   const sorted = [...loadMs].sort((a, b) => a - b);
   console.log(JSON.stringify({
     load_ms: loadMs.map((v) => Math.round(v)),
@@ -116,7 +129,10 @@ try {
     open_seconds: Math.round(wall * 10) / 10,
     renderer_cpu_percent: Math.round((1000 * (after.renderer - before.renderer)) / wall) / 10,
     browser_cpu_percent: Math.round((1000 * (after.all - before.all)) / wall) / 10,
+    server_cpu_percent: serverBefore === null ? null : Math.round((1000 * (serverAfter - serverBefore)) / wall) / 10,
     accepted_per_s_shown: figures,
+    open_from_ms: openFromMs, // wall clock (ms since the epoch) of the measured open window
+    open_to_ms: Date.now(),
   }));
 } finally {
   await browser.close();
