@@ -121,7 +121,7 @@ std::string FormatLabels(const Labels& labels) {
 Registry::Family& Registry::FamilyFor(std::string_view name, std::string_view help, Type type) {
   auto it = families_.find(name);
   if (it == families_.end()) {
-    it = families_.emplace(std::string(name), Family{type, std::string(help), {}, {}, {}, {}})
+    it = families_.emplace(std::string(name), Family{type, std::string(help), {}, {}, {}, false})
              .first;
   }
   SLUICE_CHECK_MSG(it->second.type == type, std::string(name));
@@ -152,15 +152,20 @@ Histogram& Registry::GetHistogram(std::string_view name, std::string_view help,
 
 CallbackHandle Registry::AddGaugeCallback(std::string_view name, std::string_view help,
                                           const Labels& labels, std::function<double()> fn) {
-  std::lock_guard lock(mu_);
-  uint64_t id = next_callback_id_++;
-  FamilyFor(name, help, Type::kGauge).callbacks[id] = {FormatLabels(labels), std::move(fn)};
+  uint64_t id;
+  {
+    std::lock_guard lock(mu_);
+    FamilyFor(name, help, Type::kGauge).has_callbacks = true;  // and its HELP and TYPE lines
+    id = next_callback_id_++;
+  }
+  std::lock_guard lock(callbacks_mu_);
+  callbacks_[id] = {std::string(name), FormatLabels(labels), std::move(fn)};
   return CallbackHandle(this, id);
 }
 
 void Registry::RemoveCallback(uint64_t id) {
-  std::lock_guard lock(mu_);
-  for (auto& [name, fam] : families_) fam.callbacks.erase(id);
+  std::lock_guard lock(callbacks_mu_);
+  callbacks_.erase(id);
 }
 
 namespace {
@@ -176,6 +181,12 @@ std::string WithLe(const std::string& labels, const std::string& le) {
 }  // namespace
 
 std::string Registry::RenderPrometheus() const {
+  // The callbacks' values first, under callbacks_mu_ only (see the lock order in the header).
+  std::map<std::string, std::vector<std::pair<std::string, double>>, std::less<>> called;
+  {
+    std::lock_guard lock(callbacks_mu_);
+    for (const auto& [id, cb] : callbacks_) called[cb.name].emplace_back(cb.labels, cb.fn());
+  }
   std::lock_guard lock(mu_);
   std::string out;
   for (const auto& [name, fam] : families_) {
@@ -185,8 +196,8 @@ std::string Registry::RenderPrometheus() const {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, fam.help, name, type);
     for (const auto& [l, c] : fam.counters) out += fmt::format("{}{} {}\n", name, l, c->Value());
     for (const auto& [l, g] : fam.gauges) out += fmt::format("{}{} {}\n", name, l, g->Value());
-    for (const auto& [id, cb] : fam.callbacks) {
-      out += fmt::format("{}{} {}\n", name, cb.first, Num(cb.second()));
+    if (auto c = called.find(name); c != called.end()) {
+      for (const auto& [l, v] : c->second) out += fmt::format("{}{} {}\n", name, l, Num(v));
     }
     for (const auto& [l, h] : fam.histograms) {
       auto s = h->Snap();
@@ -228,29 +239,35 @@ bool LabelsMatch(const std::string& rendered, const Labels& match) {
 
 void Registry::ForEachValue(std::string_view name, const Labels& match,
                             const std::function<void(double)>& fn) const {
-  auto it = families_.find(name);
-  if (it == families_.end()) return;
-  const Family& fam = it->second;
-  for (const auto& [l, c] : fam.counters) {
-    if (LabelsMatch(l, match)) fn(static_cast<double>(c->Value()));
+  bool has_callbacks;
+  {
+    std::lock_guard lock(mu_);
+    auto it = families_.find(name);
+    if (it == families_.end()) return;
+    const Family& fam = it->second;
+    has_callbacks = fam.has_callbacks;
+    for (const auto& [l, c] : fam.counters) {
+      if (LabelsMatch(l, match)) fn(static_cast<double>(c->Value()));
+    }
+    for (const auto& [l, g] : fam.gauges) {
+      if (LabelsMatch(l, match)) fn(static_cast<double>(g->Value()));
+    }
   }
-  for (const auto& [l, g] : fam.gauges) {
-    if (LabelsMatch(l, match)) fn(static_cast<double>(g->Value()));
-  }
-  for (const auto& [id, cb] : fam.callbacks) {
-    if (LabelsMatch(cb.first, match)) fn(cb.second());
+  // Counters and plain gauges never wait for a callback of another family.
+  if (!has_callbacks) return;
+  std::lock_guard lock(callbacks_mu_);
+  for (const auto& [id, cb] : callbacks_) {
+    if (cb.name == name && LabelsMatch(cb.labels, match)) fn(cb.fn());
   }
 }
 
 double Registry::Sum(std::string_view name, const Labels& match) const {
-  std::lock_guard lock(mu_);
   double total = 0;
   ForEachValue(name, match, [&total](double v) { total += v; });
   return total;
 }
 
 double Registry::Max(std::string_view name, const Labels& match) const {
-  std::lock_guard lock(mu_);
   bool any = false;
   double best = 0;
   ForEachValue(name, match, [&](double v) {

@@ -93,8 +93,11 @@ class Registry {
   Gauge& GetGauge(std::string_view name, std::string_view help, const Labels& labels = {});
   Histogram& GetHistogram(std::string_view name, std::string_view help,
                           const Labels& labels = {}, std::vector<double> bounds = LatencyBounds());
-  // `fn` is called at render time, from the rendering thread; it must stay callable until the
-  // returned handle is destroyed.
+  // `fn` is called at render time (and by Sum/Max), on the caller's thread; it must stay
+  // callable until the returned handle is destroyed (destroying the handle waits for a call in
+  // progress). Callbacks run under their own mutex, never under the one GetCounter & co. take,
+  // so a slow callback (the hot store's size asks PostgreSQL) holds up other callbacks and
+  // renders, never the ingest path that creates counters.
   [[nodiscard]] CallbackHandle AddGaugeCallback(std::string_view name, std::string_view help,
                                                 const Labels& labels, std::function<double()> fn);
   std::string RenderPrometheus() const;
@@ -104,8 +107,7 @@ class Registry {
   // series whose labels include every given pair (empty: all series of the family).
   //
   // The sum of the family's counters, gauges and gauge callbacks whose labels match; 0 for an
-  // unknown family or a histogram. Callbacks run on the caller's thread, under the registry
-  // mutex, as when rendering.
+  // unknown family or a histogram. Callbacks run on the caller's thread, as when rendering.
   double Sum(std::string_view name, const Labels& match = {}) const;
   // The largest such value; 0 when none matches.
   double Max(std::string_view name, const Labels& match = {}) const;
@@ -124,17 +126,28 @@ class Registry {
     std::map<std::string, std::unique_ptr<Counter>> counters;
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
-    std::map<uint64_t, std::pair<std::string, std::function<double()>>> callbacks;
+    bool has_callbacks = false;  // ever: reading it needs no callbacks_mu_ otherwise
+  };
+  struct Callback {
+    std::string name;
+    std::string labels;  // rendered
+    std::function<double()> fn;
   };
   Family& FamilyFor(std::string_view name, std::string_view help, Type type);
-  // Calls fn(value) for each matching counter, gauge and callback of `name`. Needs mu_.
+  // Calls fn(value) for each matching counter, gauge and callback of `name`; takes mu_, then
+  // (after releasing it) callbacks_mu_.
   void ForEachValue(std::string_view name, const Labels& match,
                     const std::function<void(double)>& fn) const;
 
+  // Lock order: callbacks_mu_ may be held while taking mu_ (a callback may create a counter),
+  // never the other way round.
   mutable std::mutex mu_;
   // State below is protected by mu_.
   std::map<std::string, Family, std::less<>> families_;
   uint64_t next_callback_id_ = 1;
+
+  mutable std::mutex callbacks_mu_;
+  std::map<uint64_t, Callback> callbacks_;  // protected by callbacks_mu_
 };
 
 // The process-wide registry that /metrics renders.

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
+
 namespace sluice::metrics {
 namespace {
 
@@ -80,5 +83,29 @@ TEST(Metrics, MergedHistogramAndSince) {
   EXPECT_EQ(r.MergedHistogram("nothing").count, 0u);
 }
 
+// A slow gauge callback (the hot store's size asks PostgreSQL) must not hold up the ingest
+// path, which creates counters (one per rejection reason, per status code) as it goes.
+TEST(Metrics, ASlowCallbackDoesNotBlockCreatingCounters) {
+  Registry reg;
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  auto handle = reg.AddGaugeCallback("slow_bytes", "h", {}, [&entered, released] {
+    entered.set_value();
+    released.wait();
+    return 7.0;
+  });
+  auto sum = std::async(std::launch::async, [&reg] { return reg.Sum("slow_bytes"); });
+  entered.get_future().wait();  // the callback is running, inside Sum
+  auto counter = std::async(std::launch::async, [&reg] {
+    reg.GetCounter("made_meanwhile_total", "h", {{"reason", "x"}}).Inc();
+    return reg.Sum("made_meanwhile_total");  // counters only: no callback of this name to wait on
+  });
+  const bool done = counter.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  release.set_value();
+  EXPECT_TRUE(done) << "GetCounter waited for a gauge callback";
+  EXPECT_EQ(counter.get(), 1.0);
+  EXPECT_EQ(sum.get(), 7.0);
+}
 }  // namespace
 }  // namespace sluice::metrics

@@ -32,7 +32,8 @@
 //
 // Concurrency: thread-safe. Start() runs the sampling thread until Stop() (or destruction);
 // no thread runs before Start(). The registry and the source callbacks must outlive the
-// sampler; the callbacks are called on the sampler's thread, from Json's caller's thread too.
+// sampler; recent_exports and recent_rejections are called from Json(), on its caller's thread
+// (an HTTP thread), and the registry is read on the sampler's thread.
 #pragma once
 
 #include <chrono>

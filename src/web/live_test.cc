@@ -91,8 +91,9 @@ TEST_F(LiveSamplerTest, AckLatencyIsOfTheIntervalAndOnlyOfTheAckRoutes) {
   for (int i = 0; i < 100; ++i) Ack("/v1/batch").Observe(0.5);  // before: not in any interval
   live.SampleNow();
   clock_.Advance(kSec);
-  for (int i = 0; i < 99; ++i) Ack("/v1/track").Observe(0.0009);  // (0.5 ms, 1 ms]
-  Ack("/v1/batch").Observe(0.009);                                // (8 ms, 10 ms]
+  for (int i = 0; i < 95; ++i) Ack("/v1/track").Observe(0.0009);  // (0.5 ms, 1 ms]
+  // (8 ms, 10 ms]: the p99 lands here only if /v1/batch is merged with /v1/track.
+  for (int i = 0; i < 5; ++i) Ack("/v1/batch").Observe(0.009);
   for (int i = 0; i < 50; ++i) Ack("/v1/query").Observe(5);       // not an ack route
   live.SampleNow();
   clock_.Advance(kSec);
@@ -105,11 +106,13 @@ TEST_F(LiveSamplerTest, AckLatencyIsOfTheIntervalAndOnlyOfTheAckRoutes) {
   EXPECT_GT(first_p50, 0.5);
   EXPECT_LE(first_p50, 1.0);
   const double first_p99 = p99.at(0).get_double();
-  EXPECT_GT(first_p99, 0.5);
+  EXPECT_GT(first_p99, 8.0);
   EXPECT_LE(first_p99, 10.0);
   EXPECT_TRUE(p50.at(1).is_null());
   // The headline covers the last 10 s: both samples' acknowledgements, not the older 500 ms.
-  EXPECT_LE(double(doc["current"]["p99_ms"].get_double()), 10.0);
+  const double headline_p99 = doc["current"]["p99_ms"].get_double();
+  EXPECT_GT(headline_p99, 8.0);
+  EXPECT_LE(headline_p99, 10.0);
 }
 
 TEST_F(LiveSamplerTest, KeepsOnlyTheHistoryAndReadsSizesEveryNSamples) {
