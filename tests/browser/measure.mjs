@@ -20,20 +20,22 @@ if (!url) {
 }
 const CLK_TCK = 100; // USER_HZ on Linux
 
+// {ppid, cpu seconds (user + system)} of one process, from /proc/PID/stat (the fields after
+// the command name, which may hold spaces: ppid is the 4th, utime and stime the 14th and 15th).
+function stat(pid) {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(rest[1]), cpu: (Number(rest[11]) + Number(rest[12])) / CLK_TCK };
+}
+
 // pid -> {ppid, cpu seconds (user + system), cmdline}
 function processes() {
   const out = new Map();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      out.set(Number(name), {
-        ppid: Number(rest[1]),
-        cpu: (Number(rest[11]) + Number(rest[12])) / CLK_TCK,
-        cmdline,
-      });
+      out.set(Number(name), { ...stat(name), cmdline });
     } catch {
       // gone meanwhile
     }
@@ -75,10 +77,7 @@ function cpuOf(root) {
 // CPU seconds (user + system) of one process, or null without SLUICE_SERVER_PID.
 function serverCpu() {
   const pid = process.env.SLUICE_SERVER_PID;
-  if (!pid) return null;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+  return pid ? stat(pid).cpu : null;
 }
 
 const browser = await chromium.launch({
