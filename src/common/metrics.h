@@ -126,7 +126,9 @@ class Registry {
     std::map<std::string, std::unique_ptr<Counter>> counters;
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
-    bool has_callbacks = false;  // ever: reading it needs no callbacks_mu_ otherwise
+    // Set when a callback of this family is first registered, never cleared: while false,
+    // Sum/Max of the family skip callbacks_mu_ (and so never wait for a slow callback).
+    bool has_callbacks = false;
   };
   struct Callback {
     std::string name;
