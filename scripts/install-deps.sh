@@ -7,7 +7,7 @@ what="${1:-build}"
 build_pkgs=(cmake ninja-build g++ ccache pkg-config
   libboost-dev libsimdjson-dev libhiredis-dev libpq-dev libcurl4-openssl-dev libssl-dev
   zlib1g-dev libzstd-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libexpat1-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev libxxhash-dev libexpat1-dev libjemalloc-dev)
 test_pkgs=(clang libclang-rt-14-dev curl postgresql-15 postgresql-client-15 hyperfine
   redis-server redis-tools gnuplot-nox python3 chromium)
 

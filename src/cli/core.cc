@@ -181,6 +181,10 @@ Result<Parsed> ParseUnits(const ServeConfig& c) {
   if (c.duckdb_threads < 0 || c.duckdb_threads > 256) {
     return Status::InvalidArgument("--duckdb-threads must be between 0 (one per core) and 256");
   }
+  if (!(c.export_spread >= 0 && c.export_spread <= 1)) {
+    return Status::InvalidArgument(
+        "--export-spread must be between 0 (exports run flat out) and 1 (a whole interval)");
+  }
   if (c.background_nice < 0 || c.background_nice > 19) {
     return Status::InvalidArgument("--background-nice must be between 0 (off) and 19");
   }
@@ -459,6 +463,7 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   exporter::ExporterOptions eo;
   eo.window_us = window_us;
   eo.grace_us = parsed.export_grace.count() * 1000;
+  eo.spread = config.export_spread;
   eo.hot_retention_us = parsed.hot_retention.count() * 1000;
   eo.shard = parsed.postgres ? "pg" : "disk";
   eo.tmp_dir = (core->data_dir / "export-tmp").string();

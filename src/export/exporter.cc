@@ -63,10 +63,26 @@ Status ValidateExporterOptions(const ExporterOptions& o) {
   }
   if (o.poll_us < 0) return Status::InvalidArgument("export poll interval must not be negative");
   if (o.tmp_dir.empty()) return Status::InvalidArgument("export tmp_dir is empty");
+  if (!(o.spread >= 0 && o.spread <= 1)) {
+    return Status::InvalidArgument("export spread must be between 0 (off) and 1");
+  }
   if (o.parquet.row_group_rows == 0) {
     return Status::InvalidArgument("Parquet row group size must be positive");
   }
   return ValidateShard(o.shard);
+}
+
+double PaceRowsPerSecond(uint64_t rows, double spread, int64_t window_us) {
+  if (!(spread > 0) || window_us <= 0) return 0;
+  const double seconds = spread * static_cast<double>(window_us) / kMicrosPerSecond;
+  return std::max(static_cast<double>(rows) / seconds, kMinPaceRowsPerSecond);
+}
+
+int64_t PaceDelayUs(uint64_t rows_done, double rows_per_second, int64_t elapsed_us) {
+  if (!(rows_per_second > 0)) return 0;
+  const double due_us = static_cast<double>(rows_done) / rows_per_second * kMicrosPerSecond;
+  const double wait = due_us - static_cast<double>(elapsed_us);
+  return wait > 0 ? static_cast<int64_t>(wait) : 0;
 }
 
 std::string FormatReport(const ExportReport& report) {
@@ -119,6 +135,9 @@ Exporter::Exporter(ExporterOptions options, store::HotStore* store, objstore::Ob
                                                   "Failed window exports and retention drops")),
       seconds_(metrics::Default().GetHistogram("sluice_export_seconds", "Time to export one window",
                                                {}, ExportSecondsBounds())),
+      pace_(metrics::Default().GetGauge(
+          "sluice_export_pace_rows_per_second",
+          "Rows per second the running export is held to (--export-spread); 0 when none")),
       last_window_end_(
           metrics::Default().GetGauge("sluice_export_last_window_end_seconds",
                                       "End (Unix seconds) of the last window exported")),
@@ -181,8 +200,14 @@ Result<ExportReport> Exporter::RunPass(CloseRule rule, const std::stop_token& st
       report.pending = due.size() - i;
       break;
     }
+    // Paced only while keeping up: one window due, in the background loop (whose token can
+    // stop; RunOnce's cannot).
+    const double pace = stop.stop_possible() && rule == CloseRule::kWatermarkPlusGrace &&
+                                due.size() == 1
+                            ? PaceRowsPerSecond(due[i]->rows, options_.spread, options_.window_us)
+                            : 0;
     WindowExport done;
-    Status s = ExportWindow(*due[i], &done);
+    Status s = ExportWindow(*due[i], pace, stop, &done);
     if (!s.ok()) {
       report.error = fail(s);
       report.pending = due.size() - i;
@@ -224,7 +249,8 @@ std::vector<WindowExport> Exporter::RecentExports() const {
   return {recent_.begin(), recent_.end()};
 }
 
-Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out) {
+Status Exporter::ExportWindow(const store::WindowInfo& window, double pace_rows_per_second,
+                              const std::stop_token& stop, WindowExport* out) {
   const std::string what = "export window " + FormatIsoUtc(window.start_us);
   if (window.start_us % 1'000'000 != 0 || window.end_us <= window.start_us) {
     return Status::FailedPrecondition(
@@ -241,8 +267,19 @@ Status Exporter::ExportWindow(const store::WindowInfo& window, WindowExport* out
     return Status::FromErrno(what + ": remove old " + tmp.path(), err);
   }
 
-  Result<uint64_t> rows =
-      store_->ExportWindowToParquet(window.start_us, tmp.path(), options_.parquet);
+  store::ParquetOptions parquet = options_.parquet;
+  if (pace_rows_per_second > 0) {
+    parquet.pace = [this, pace_rows_per_second, started, &stop](uint64_t rows_so_far) {
+      const int64_t wait =
+          PaceDelayUs(rows_so_far, pace_rows_per_second, clock_->MonotonicMicros() - started);
+      if (wait <= 0 || stop.stop_requested()) return;
+      std::unique_lock<std::mutex> lock(wake_mu_);
+      wake_cv_.wait_for(lock, stop, std::chrono::microseconds(wait), [] { return false; });
+    };
+  }
+  pace_.Set(static_cast<int64_t>(pace_rows_per_second));
+  Result<uint64_t> rows = store_->ExportWindowToParquet(window.start_us, tmp.path(), parquet);
+  pace_.Set(0);
   if (!rows.ok()) return rows.status().WithContext(what + ": write " + tmp.path());
   Result<FileDigest> digest = DigestFile(tmp.path());
   if (!digest.ok()) return digest.status().WithContext(what + ": checksum");

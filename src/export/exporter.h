@@ -29,9 +29,18 @@
 // reported as an error (DESIGN.md: hot rows go only once their window is in the object store
 // and the manifest).
 //
+// Pacing (options.spread > 0): when a pass of the background loop finds exactly one window
+// due — the exporter is keeping up — the export is held to PaceRowsPerSecond(window rows,
+// spread, window length), so that it takes about spread × the window length instead of
+// running flat out: the CPU and page-cache churn of an export are spread out and the ingest
+// path sharing the machine sees less of them at once. Only stores that stream the rows
+// themselves can be paced (ParquetOptions::pace: PostgreSQL); a backlog of windows, RunOnce
+// and a Stop() request run at full speed.
+//
 // Metrics (metrics::Default()): sluice_export_windows_total, sluice_export_rows_total,
 // sluice_export_bytes_total, sluice_export_errors_total (one per failed pass),
 // sluice_export_seconds (histogram per window, up to 600 s), gauges
+// sluice_export_pace_rows_per_second (the running export's pace; 0 when none or unpaced),
 // sluice_export_last_window_end_seconds, sluice_hot_windows, and sluice_object_store_bytes /
 // sluice_object_store_files: the Parquet objects under events/, listed once by the first pass
 // that can list them and kept up to date by this exporter's uploads (objects another process
@@ -84,6 +93,8 @@ struct ExporterOptions {
   std::string tmp_dir;
   // How often the background loop runs a pass; 0 means min(window_us, 10 s).
   int64_t poll_us = 0;
+  // 0 (off) .. 1: the share of the window length a paced export should take (see Pacing).
+  double spread = 0;
   // Called on the exporter's thread after a window's object and manifest entry are written
   // and before the hot store marks it exported, with the entry and the local file that was
   // uploaded (removed after the call): e.g. to put the file in the local history cache, which
@@ -97,6 +108,17 @@ struct ExporterOptions {
 
 // OK, or InvalidArgument naming the bad option.
 Status ValidateExporterOptions(const ExporterOptions& options);
+
+// A paced export never goes slower than this: small windows are not stretched out for nothing.
+inline constexpr double kMinPaceRowsPerSecond = 10'000;
+
+// The pace for a window of `rows` rows that should take spread × window_us: rows per second,
+// at least kMinPaceRowsPerSecond; 0 (unpaced) when spread <= 0 or window_us <= 0.
+double PaceRowsPerSecond(uint64_t rows, double spread, int64_t window_us);
+
+// How long to wait, after `rows_done` rows in `elapsed_us`, to stay at `rows_per_second`:
+// 0 when the export is behind that pace or unpaced (rows_per_second <= 0).
+int64_t PaceDelayUs(uint64_t rows_done, double rows_per_second, int64_t elapsed_us);
 
 enum class CloseRule {
   kWatermarkPlusGrace,  // [s, e) is closed when e + grace <= watermark (normal operation)
@@ -154,7 +176,9 @@ class Exporter {
 
  private:
   Result<ExportReport> RunPass(CloseRule rule, const std::stop_token& stop);
-  Status ExportWindow(const store::WindowInfo& window, WindowExport* out);
+  // pace_rows_per_second 0: as fast as the store goes. Pacing waits end at a `stop` request.
+  Status ExportWindow(const store::WindowInfo& window, double pace_rows_per_second,
+                      const std::stop_token& stop, WindowExport* out);
   Status ApplyRetention(const std::vector<store::WindowInfo>& windows, ExportReport* report);
   void RemoveStaleTempFiles();
   // Under pass_mu_: list the Parquet objects once, and set the size gauges from the list.
@@ -173,6 +197,7 @@ class Exporter {
   metrics::Counter& bytes_total_;
   metrics::Counter& errors_total_;
   metrics::Histogram& seconds_;
+  metrics::Gauge& pace_;
   metrics::Gauge& last_window_end_;
   metrics::Gauge& hot_windows_;
   metrics::Gauge& object_bytes_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -93,6 +94,14 @@ class FakeHotStore final : public store::HotStore {
   }
   Result<uint64_t> ExportWindowToParquet(int64_t start_us, const std::string& path,
                                          const store::ParquetOptions& options) override {
+    // As PostgresStore does, outside the lock: report progress to the pace callback.
+    (options.pace ? paced_exports : unpaced_exports).fetch_add(1);
+    pace_gauge_seen = metrics::Default().GetGauge("sluice_export_pace_rows_per_second", "").Value();
+    if (options.pace && pace_with_rows > 0) {
+      pacing = true;
+      options.pace(pace_with_rows);
+      pacing = false;
+    }
     std::lock_guard<std::mutex> lock(mu_);
     export_calls.push_back(start_us);
     last_options = options;
@@ -137,6 +146,13 @@ class FakeHotStore final : public store::HotStore {
   std::vector<std::pair<int64_t, uint64_t>> mark_calls;
   std::vector<int64_t> drop_calls;
   store::ParquetOptions last_options;
+  // Pacing: exports given a pace callback or not, the pace gauge during the last export; with
+  // pace_with_rows > 0 the callback is called once with it (`pacing` while it runs).
+  std::atomic<int> paced_exports{0};
+  std::atomic<int> unpaced_exports{0};
+  std::atomic<int64_t> pace_gauge_seen{-1};
+  uint64_t pace_with_rows = 0;
+  std::atomic<bool> pacing{false};
 
  private:
   std::mutex mu_;
@@ -700,6 +716,93 @@ TEST_F(ExporterTest, BackgroundLoopKeepsRetryingAfterFailures) {
   exporter->Stop();
   EXPECT_TRUE(store_.Window(kT0)->exported);
   EXPECT_EQ(ManifestKeys().size(), 1u);
+}
+
+TEST(PaceTest, SpreadsAWindowOverItsShareOfTheInterval) {
+  // 12,000 events/s for 10 minutes, spread over half of the next 10: 24,000 rows/s.
+  EXPECT_DOUBLE_EQ(PaceRowsPerSecond(7'200'000, 0.5, kWindow), 24'000);
+  EXPECT_DOUBLE_EQ(PaceRowsPerSecond(7'200'000, 1, kWindow), 12'000);
+  // A small window is not stretched below the floor.
+  EXPECT_DOUBLE_EQ(PaceRowsPerSecond(1'000, 0.5, kWindow), kMinPaceRowsPerSecond);
+  EXPECT_DOUBLE_EQ(PaceRowsPerSecond(0, 0.5, kWindow), kMinPaceRowsPerSecond);
+  // Off.
+  EXPECT_EQ(PaceRowsPerSecond(7'200'000, 0, kWindow), 0);
+  EXPECT_EQ(PaceRowsPerSecond(7'200'000, 0.5, 0), 0);
+
+  // 24,000 rows at 24,000 rows/s are due at 1 s.
+  EXPECT_EQ(PaceDelayUs(24'000, 24'000, 0), kSec);
+  EXPECT_EQ(PaceDelayUs(24'000, 24'000, kSec / 4), 3 * kSec / 4);
+  EXPECT_EQ(PaceDelayUs(24'000, 24'000, kSec), 0);
+  EXPECT_EQ(PaceDelayUs(24'000, 24'000, 5 * kSec), 0);  // behind: never a negative wait
+  EXPECT_EQ(PaceDelayUs(24'000, 0, 0), 0);              // unpaced
+}
+
+TEST_F(ExporterTest, SpreadOutsideZeroToOneIsRefused) {
+  store_.AddWindow(kT0, 4);
+  watermark_ = kT0 + kWindow + kGrace;
+  for (double bad : {-0.1, 1.5}) {
+    options_.spread = bad;
+    auto r = MakeExporter()->RunOnce();
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("spread"), std::string::npos) << r.status().ToString();
+  }
+  EXPECT_TRUE(store_.export_calls.empty());
+}
+
+TEST_F(ExporterTest, BackgroundLoopPacesTheOneDueWindowAndStopEndsTheWait) {
+  options_.spread = 0.5;
+  options_.poll_us = 3600 * kSec;
+  store_.AddWindow(kT0, 7'200'000);
+  // The clock stands still: 1,200,000 rows at 24,000 rows/s are 50 s ahead of the pace.
+  store_.pace_with_rows = 1'200'000;
+  watermark_ = kT0 + kWindow + kGrace;
+  auto exporter = MakeExporter();
+  exporter->Start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!store_.pacing && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(store_.pacing) << "the export was not paced";
+  EXPECT_EQ(store_.paced_exports, 1);
+  EXPECT_EQ(store_.pace_gauge_seen, 24'000);
+  // Still waiting after a while: the pace holds the export back.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(store_.pacing);
+  const auto stop_started = std::chrono::steady_clock::now();
+  exporter->Stop();  // ends the wait; the window still finishes
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_started, std::chrono::seconds(5));
+  EXPECT_TRUE(store_.Window(kT0)->exported);
+  EXPECT_EQ(metrics::Default().GetGauge("sluice_export_pace_rows_per_second", "").Value(), 0);
+}
+
+TEST_F(ExporterTest, BacklogsAndRunOnceAreNotPaced) {
+  options_.spread = 0.5;
+  options_.poll_us = 3600 * kSec;
+  store_.pace_with_rows = 1'200'000;  // would wait ~50 s if paced
+  store_.AddWindow(kT0, 7'200'000);
+  store_.AddWindow(kT0 + kWindow, 7'200'000);
+  watermark_ = kT0 + 2 * kWindow + kGrace;
+  {
+    auto exporter = MakeExporter();
+    exporter->Start();  // two windows due: a backlog
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!store_.Window(kT0 + kWindow)->exported &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    exporter->Stop();
+  }
+  EXPECT_TRUE(store_.Window(kT0 + kWindow)->exported);
+  EXPECT_EQ(store_.unpaced_exports, 2);
+  EXPECT_EQ(store_.paced_exports, 0);
+
+  store_.AddWindow(kT0 + 2 * kWindow, 7'200'000);
+  watermark_ = kT0 + 3 * kWindow + kGrace;
+  RunOk(*MakeExporter());  // one window due, but RunOnce
+  EXPECT_TRUE(store_.Window(kT0 + 2 * kWindow)->exported);
+  EXPECT_EQ(store_.unpaced_exports, 3);
+  EXPECT_EQ(store_.paced_exports, 0);
 }
 
 }  // namespace

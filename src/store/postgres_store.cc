@@ -216,6 +216,7 @@ struct PostgresStore::ExportSource {
   pg::CopyRow row;
   Status error;  // the first failure, with PostgreSQL's message (DuckDB gets a copy)
   uint64_t rows = 0;
+  std::function<void(uint64_t)> pace;  // ParquetOptions::pace of the running export, or null
 };
 
 namespace {
@@ -285,6 +286,8 @@ void PostgresStore::ExportScan(duckdb_function_info info, duckdb_data_chunk outp
   }
   src->rows += n;
   duckdb_data_chunk_set_size(output, n);
+  // Waiting here leaves the replica's COPY blocked on its socket: the whole export slows.
+  if (src->pace && n > 0) src->pace(src->rows);
 }
 
 // ---- the store ----
@@ -371,8 +374,13 @@ Status PostgresStore::Init() {
     SLUICE_RETURN_IF_ERROR(EnsurePartitions(*conn, {options_.clock->NowMicros()}));
   }
 
+  // One thread. The export's source, sluice_pg_window(), is one stream on one thread. With two,
+  // some paced exports of the seed ramp cost 0.88 of a core, on two threads (0.70 and 0.18),
+  // and others 0.21 on one: most likely DuckDB's worker ran the scan while the calling thread
+  // kept polling the executor for work (BENCHMARKS.md, seed workload). One thread also leaves
+  // the other core to ingest.
   std::vector<std::pair<std::string, std::string>> config = {
-      {"threads", "2"}, {"memory_limit", options_.duckdb_memory_limit}};
+      {"threads", "1"}, {"memory_limit", options_.duckdb_memory_limit}};
   if (!options_.tmp_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options_.tmp_dir, ec);
@@ -989,12 +997,14 @@ Result<uint64_t> PostgresStore::ExportWindowToParquet(int64_t start_us, const st
                                     " ORDER BY received_at) TO STDOUT (FORMAT binary)"));
   source_->error = Status::OK();
   source_->rows = 0;
+  source_->pace = options.pace;
   auto r = duck_conn_->Query(
       "COPY (SELECT * FROM sluice_pg_window()) TO " + duck::QuoteLiteral(path) +
       " (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL " +
       std::to_string(options.zstd_level) + ", ROW_GROUP_SIZE " +
       std::to_string(options.row_group_rows) + ")");
   source_->out.reset();  // an unfinished COPY is cancelled and drained here
+  source_->pace = nullptr;
   if (!source_->error.ok() || !r.ok()) {
     std::error_code ec;
     std::filesystem::remove(path, ec);

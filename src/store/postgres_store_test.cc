@@ -333,6 +333,30 @@ TEST_F(PostgresStoreTest, ExportGivesUpOnAPausedReplicaWithASentence) {
   EXPECT_EQ(*again, 10u);
 }
 
+// The exporter's pace callback hears the rows written so far, chunk by chunk, and what it
+// waits holds the export back.
+TEST_F(PostgresStoreTest, ExportReportsProgressToThePaceCallback) {
+  auto store = Open(Options());
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->CommitBatch(EventsBatch(5000, "a", 0, 5000, kT0, 1000)).ok());
+  std::vector<uint64_t> seen;
+  ParquetOptions o;
+  o.pace = [&](uint64_t rows_so_far) {
+    seen.push_back(rows_so_far);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto rows = store->ExportWindowToParquet(kT0, ParquetPath(kT0), o);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(*rows, 5000u);
+  EXPECT_EQ(ParquetRows(ParquetPath(kT0)), 5000u);
+  ASSERT_GE(seen.size(), 2u) << "one call per chunk of rows, not one at the end";
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(seen[i - 1], seen[i]);
+  EXPECT_EQ(seen.back(), 5000u);
+  EXPECT_GE(took, std::chrono::milliseconds(100) * seen.size());
+}
+
 // Without --store-read, the primary serves the export.
 TEST_F(PostgresStoreTest, WithoutAReplicaThePrimaryIsRead) {
   PostgresStoreOptions o = Options();

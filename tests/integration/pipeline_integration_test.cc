@@ -91,6 +91,20 @@ TEST(PipelineIntegration, BackgroundThreadsRunNicerThanTheIngestPath) {
       << out;
 }
 
+// --export-spread outside 0..1 (or not a number) is refused with a sentence before anything
+// starts.
+TEST(PipelineIntegration, ExportSpreadOutsideZeroToOneIsRefused) {
+  TempDir dir;
+  for (const char* bad : {"1.5", "-0.1", "half"}) {
+    std::string out;
+    EXPECT_EQ(SluiceProcess::RunToCompletion(
+                  {"serve", "--data-dir", dir.path() + "/data", "--export-spread", bad}, &out),
+              2)
+        << bad;
+    EXPECT_NE(out.find("--export-spread"), std::string::npos) << bad << ": " << out;
+  }
+}
+
 // --duckdb-checkpoint-threshold reaches DuckDB; a value too small to be meant, or a
 // --writeback-pace that is not a duration, is refused with a sentence before anything starts.
 TEST(PipelineIntegration, DuckDbCheckpointThresholdAndWritebackPaceAreFlags) {
