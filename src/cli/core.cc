@@ -463,7 +463,9 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   exporter::ExporterOptions eo;
   eo.window_us = window_us;
   eo.grace_us = parsed.export_grace.count() * 1000;
-  eo.spread = config.export_spread;
+  // Only the PostgreSQL store streams the rows it exports (store::ParquetOptions::pace): with
+  // DuckDB no pace is set, so sluice_export_pace_rows_per_second never shows one not applied.
+  eo.spread = parsed.postgres ? config.export_spread : 0;
   eo.hot_retention_us = parsed.hot_retention.count() * 1000;
   eo.shard = parsed.postgres ? "pg" : "disk";
   eo.tmp_dir = (core->data_dir / "export-tmp").string();
