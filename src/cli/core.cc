@@ -419,6 +419,8 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   so.sandbox.memory_limit = config.duckdb_memory_limit;
   so.threads = config.duckdb_threads;
   so.checkpoint_threshold = std::to_string(parsed.duckdb_checkpoint_threshold) + " bytes";
+  so.export_memory_limit = config.duckdb_memory_limit;
+  so.export_tmp_dir = (core->data_dir / "export-tmp").string();
   auto duck_or = store::DuckDbStore::Open(so);
   if (!duck_or.ok()) {
     spdlog::error("cannot open the hot store: {}", duck_or.status().ToString());
@@ -463,9 +465,7 @@ int OpenCore(const ServeConfig& config, const Parsed& parsed, Core* core) {
   exporter::ExporterOptions eo;
   eo.window_us = window_us;
   eo.grace_us = parsed.export_grace.count() * 1000;
-  // Only the PostgreSQL store streams the rows it exports (store::ParquetOptions::pace): with
-  // DuckDB no pace is set, so sluice_export_pace_rows_per_second never shows one not applied.
-  eo.spread = parsed.postgres ? config.export_spread : 0;
+  eo.spread = config.export_spread;
   eo.hot_retention_us = parsed.hot_retention.count() * 1000;
   eo.shard = parsed.postgres ? "pg" : "disk";
   eo.tmp_dir = (core->data_dir / "export-tmp").string();

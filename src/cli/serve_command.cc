@@ -111,7 +111,7 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
   opt("export-grace", &cfg->export_grace,
       "A window closes once the loaded data is this far past its end (clock skew allowance)");
   opt("export-spread", &cfg->export_spread,
-      "With --store postgres://: spread each window's export over this share of "
+      "Spread each window's export over this share of "
       "--export-interval (0 = as fast as it goes, up to 1), so that it takes less CPU at once "
       "from the ingest path; a backlog of windows is exported at full speed");
   opt("hot-retention", &cfg->hot_retention,

@@ -146,12 +146,16 @@ Status Appender::LastError(std::string_view what) const {
                          (e ? e : "unknown appender error"));
 }
 
-Status StreamQuery(Connection& conn, const std::string& sql,
-                   const std::function<Status(duckdb_data_chunk)>& on_chunk) {
+Result<std::unique_ptr<ResultStream>> ResultStream::Open(Connection& conn,
+                                                         const std::string& sql) {
+  auto rs = std::unique_ptr<ResultStream>(new ResultStream());
+  rs->what_ = sql.size() > 200 ? sql.substr(0, 200) + "…" : sql;
   duckdb_prepared_statement prepared = nullptr;
   if (duckdb_prepare(conn.get(), sql.c_str(), &prepared) != DuckDBSuccess) {
+    // The C API has no type for a prepare error; they are the statement's (parser, binder,
+    // catalog), so InvalidArgument.
     const char* e = prepared ? duckdb_prepare_error(prepared) : nullptr;
-    Status st = Error(sql, e ? e : "prepare failed", DUCKDB_ERROR_INVALID);
+    Status st = Error(rs->what_, e ? e : "prepare failed", DUCKDB_ERROR_INVALID_INPUT);
     duckdb_destroy_prepare(&prepared);
     return st;
   }
@@ -160,28 +164,47 @@ Status StreamQuery(Connection& conn, const std::string& sql,
   duckdb_destroy_prepare(&prepared);
   if (ps != DuckDBSuccess) {
     const char* e = pending ? duckdb_pending_error(pending) : nullptr;
-    Status st = Error(sql, e ? e : "execution failed", DUCKDB_ERROR_INVALID);
+    Status st = Error(rs->what_, e ? e : "execution failed", DUCKDB_ERROR_INVALID);
     duckdb_destroy_pending(&pending);
     return st;
   }
-  duckdb_result result{};
-  duckdb_state es = duckdb_execute_pending(pending, &result);
+  duckdb_state es = duckdb_execute_pending(pending, &rs->result_);
   duckdb_destroy_pending(&pending);
-  std::unique_ptr<duckdb_result, void (*)(duckdb_result*)> result_guard(&result,
-                                                                        duckdb_destroy_result);
+  rs->valid_ = true;
   if (es != DuckDBSuccess) {
-    const char* e = duckdb_result_error(&result);
-    return Error(sql, e ? e : "unknown error", duckdb_result_error_type(&result));
+    const char* e = duckdb_result_error(&rs->result_);
+    return Error(rs->what_, e ? e : "unknown error", duckdb_result_error_type(&rs->result_));
   }
+  return rs;
+}
+
+ResultStream::~ResultStream() {
+  if (chunk_) duckdb_destroy_data_chunk(&chunk_);
+  if (valid_) duckdb_destroy_result(&result_);
+}
+
+Result<duckdb_data_chunk> ResultStream::Next() {
+  if (chunk_) duckdb_destroy_data_chunk(&chunk_);
+  chunk_ = duckdb_fetch_chunk(result_);
+  if (!chunk_) {
+    const char* e = duckdb_result_error(&result_);
+    if (e) return Error(what_, e, duckdb_result_error_type(&result_));
+    return nullptr;
+  }
+  // An empty chunk also ends the result (DuckDB's own end marker for some results).
+  if (duckdb_data_chunk_get_size(chunk_) == 0) {
+    duckdb_destroy_data_chunk(&chunk_);
+    return nullptr;
+  }
+  return chunk_;
+}
+
+Status StreamQuery(Connection& conn, const std::string& sql,
+                   const std::function<Status(duckdb_data_chunk)>& on_chunk) {
+  SLUICE_ASSIGN_OR_RETURN(auto stream, ResultStream::Open(conn, sql));
   while (true) {
-    duckdb_data_chunk chunk = duckdb_fetch_chunk(result);
-    if (!chunk) {
-      const char* e = duckdb_result_error(&result);
-      return e ? Error(sql, e, duckdb_result_error_type(&result)) : Status::OK();
-    }
-    std::unique_ptr<std::remove_pointer_t<duckdb_data_chunk>, void (*)(duckdb_data_chunk)>
-        chunk_guard(chunk, [](duckdb_data_chunk c) { duckdb_destroy_data_chunk(&c); });
-    if (duckdb_data_chunk_get_size(chunk) == 0) return Status::OK();
+    SLUICE_ASSIGN_OR_RETURN(duckdb_data_chunk chunk, stream->Next());
+    if (!chunk) return Status::OK();
     SLUICE_RETURN_IF_ERROR(on_chunk(chunk));
   }
 }

@@ -112,6 +112,28 @@ class Appender {
   duckdb_appender app_ = nullptr;
 };
 
+// A streaming query result read chunk by chunk (pull): the whole result is never in memory.
+// While it is open its connection runs no other statement, and the statement's snapshot
+// (its transaction, or the connection's open one) stays open.
+class ResultStream {
+ public:
+  // Starts `sql` on `conn`. DuckDB's message (Error()) when it does not parse, bind or start.
+  static Result<std::unique_ptr<ResultStream>> Open(Connection& conn, const std::string& sql);
+  ~ResultStream();
+  ResultStream(const ResultStream&) = delete;
+  ResultStream& operator=(const ResultStream&) = delete;
+  // The next chunk (never empty), owned by the stream and valid until the next call or the
+  // stream's destruction; nullptr at the end. DuckDB's error when the query fails meanwhile.
+  Result<duckdb_data_chunk> Next();
+
+ private:
+  ResultStream() = default;
+  std::string what_;  // the SQL, for errors
+  duckdb_result result_{};
+  bool valid_ = false;
+  duckdb_data_chunk chunk_ = nullptr;
+};
+
 // Runs `sql` on `conn` and hands each result chunk to `on_chunk` as DuckDB produces it
 // (streaming: the whole result is never in memory; the chunk is valid during the call only).
 // Stops at the first error, DuckDB's or on_chunk's, and returns it.

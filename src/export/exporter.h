@@ -33,9 +33,9 @@
 // due — the exporter is keeping up — the export is held to PaceRowsPerSecond(window rows,
 // spread, window length), so that it takes about spread × the window length instead of
 // running flat out: the CPU and page-cache churn of an export are spread out and the ingest
-// path sharing the machine sees less of them at once. Only stores that stream the rows
-// themselves can be paced (ParquetOptions::pace: PostgreSQL); a backlog of windows, RunOnce
-// and a Stop() request run at full speed.
+// path sharing the machine sees less of them at once. The store calls ParquetOptions::pace
+// as it streams the rows (PostgreSQL after each chunk, DuckDB between slices); a backlog of
+// windows, RunOnce and a Stop() request run at full speed.
 //
 // Metrics (metrics::Default()): sluice_export_windows_total, sluice_export_rows_total,
 // sluice_export_bytes_total, sluice_export_errors_total (one per failed pass),

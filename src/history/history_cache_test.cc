@@ -76,6 +76,9 @@ class HistoryCacheTest : public ::testing::Test {
   // entry, as the exporter does; returns the entry.
   ManifestEntry Export(int64_t start, size_t bytes, char fill = 'x') {
     const std::string local = tmp_.path() + "/upload.bin";
+    // Replaced, not rewritten in place, as the exporter does: the bucket may have linked the
+    // last one (ObjectStore::PutFile).
+    fs::remove(local);
     {
       std::ofstream out(local, std::ios::binary | std::ios::trunc);
       out << std::string(bytes, fill);

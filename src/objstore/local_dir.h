@@ -49,6 +49,9 @@ class LocalDir final : public ObjectStore {
   LocalDir& operator=(const LocalDir&) = delete;
 
   std::string Url() const override;  // "file:///abs/root"
+  // Hard-links `local_path` into place when it is on the root's file system (no copy), copies
+  // it otherwise: either way, replace or delete `local_path` afterwards, never write into it
+  // (that would change the object too).
   Status PutFile(const std::string& key, const std::string& local_path) override;
   Status PutBytes(const std::string& key, const std::string& data) override;
   // `local_path`'s directory must exist; the file is written through a temporary name beside

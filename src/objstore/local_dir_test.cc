@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -100,6 +101,42 @@ TEST(LocalDirTest, PutFileAndGetFileCopy) {
   EXPECT_EQ(AllPathsUnder(dir.path()),
             (std::vector<std::string>{"dst.bin", "objects", "objects/a", "objects/a/b",
                                       "objects/a/b/c.bin", "src.bin"}));
+}
+
+// On one file system PutFile links the file into place (no second copy of a window's bytes);
+// across file systems (here /dev/shm, a tmpfs, when it is one) it copies. Either way the
+// object outlives the source.
+TEST(LocalDirTest, PutFileLinksOnTheSameFileSystemAndCopiesAcross) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path() + "/objects");
+  const std::string src = dir.path() + "/src.bin";
+  const std::string content(1 << 20, 'x');
+  WriteFile(src, content);
+  ASSERT_TRUE(store->PutFile("w/one.bin", src).ok());
+  struct stat a {}, b {};
+  ASSERT_EQ(::stat(src.c_str(), &a), 0);
+  ASSERT_EQ(::stat((dir.path() + "/objects/w/one.bin").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino) << "linked, not copied";
+  EXPECT_EQ(b.st_nlink, 2u);
+  ASSERT_EQ(::unlink(src.c_str()), 0);
+  EXPECT_EQ(ReadFile(dir.path() + "/objects/w/one.bin"), content);
+
+  struct stat shm {}, tmp {};
+  if (::stat("/dev/shm", &shm) != 0 || ::stat(dir.path().c_str(), &tmp) != 0 ||
+      shm.st_dev == tmp.st_dev) {
+    GTEST_SKIP() << "no second file system at /dev/shm to copy across";
+  }
+  const std::string far = "/dev/shm/sluice-local-dir-test-" + std::to_string(::getpid());
+  WriteFile(far, content);
+  Status put = store->PutFile("w/two.bin", far);
+  ::unlink(far.c_str());
+  ASSERT_TRUE(put.ok()) << put.ToString();
+  ASSERT_EQ(::stat((dir.path() + "/objects/w/two.bin").c_str(), &b), 0);
+  EXPECT_EQ(b.st_nlink, 1u) << "copied";
+  EXPECT_EQ(ReadFile(dir.path() + "/objects/w/two.bin"), content);
+  EXPECT_EQ(AllPathsUnder(dir.path()),
+            (std::vector<std::string>{"objects", "objects/w", "objects/w/one.bin",
+                                      "objects/w/two.bin"}));
 }
 
 TEST(LocalDirTest, PutReplacesExistingObject) {

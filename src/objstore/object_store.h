@@ -30,7 +30,8 @@ class ObjectStore {
   virtual ~ObjectStore() = default;
   // "file:///var/lib/sluice/objects", "s3://bucket/prefix", …: for logs and the manifest.
   virtual std::string Url() const = 0;
-  // Uploads the local file at `local_path` as `key`.
+  // Uploads the local file at `local_path` as `key`. The caller replaces or deletes the file
+  // afterwards but does not write into it (LocalDir may have linked it into place).
   virtual Status PutFile(const std::string& key, const std::string& local_path) = 0;
   // Uploads `data` as `key` (small objects: manifest entries).
   virtual Status PutBytes(const std::string& key, const std::string& data) = 0;

@@ -679,39 +679,105 @@ Result<std::vector<WindowInfo>> DuckDbStore::Windows() {
   return out;
 }
 
+bool DuckDbStore::InSandbox(const std::string& path) const {
+  std::error_code ec;
+  const std::string p = std::filesystem::weakly_canonical(path, ec).string();
+  if (ec) return false;
+  for (const auto& dir : options_.sandbox.allowed_directories) {
+    std::string d = std::filesystem::weakly_canonical(dir, ec).string();
+    if (ec || d.empty()) continue;
+    if (d.back() != '/') d += '/';
+    if (p.compare(0, d.size(), d) == 0) return true;
+  }
+  return false;
+}
+
 Result<uint64_t> DuckDbStore::ExportWindowToParquet(int64_t start_us, const std::string& path,
                                                     const ParquetOptions& options) {
-  std::lock_guard lock(export_mu_);
-  // The catalog row and the table are read in one transaction, i.e. one snapshot: commits
-  // running meanwhile are not in the file, and the in_order flag describes what is.
-  SLUICE_RETURN_IF_ERROR(export_conn_->Exec("BEGIN TRANSACTION"));
-  auto finish = [&](Status st) {
-    (void)export_conn_->Exec(st.ok() ? "COMMIT" : "ROLLBACK");
-    return st;
-  };
-  auto cat = export_conn_->Query(
-      "SELECT table_name, in_order FROM sluice_windows WHERE "
-      "start_us = " +
-      std::to_string(start_us) + " AND NOT dropped");
-  if (!cat.ok()) return finish(cat.status());
-  if (cat->rows() == 0) {
-    return finish(Status::NotFound("no hot window starts at " + TimestampLiteral(start_us)));
+  // The file is written by the export's own DuckDB, which has no sandbox: the hot database's
+  // rule on where files may go is applied here.
+  if (!InSandbox(path)) {
+    std::string dirs;
+    for (const auto& d : options_.sandbox.allowed_directories) dirs += (dirs.empty() ? "" : ", ") + d;
+    return Status::InvalidArgument("Permission Error: cannot export to " + path +
+                                   ": the hot store writes only under " + dirs);
   }
-  // Rows appended in received_at order stay in that order through a plain scan (DuckDB
-  // preserves insertion order), so the sort (2-3x the cost of the whole COPY, and the whole
-  // window in memory or spilled to disk) runs only when commits arrived out of order.
+  std::lock_guard lock(export_mu_);
+  if (!writer_) {
+    ParquetWriter::Options wo;
+    wo.memory_limit = options_.export_memory_limit;
+    wo.tmp_dir = options_.export_tmp_dir;
+    SLUICE_ASSIGN_OR_RETURN(writer_, ParquetWriter::Open(wo));
+  }
+  // The window's rows are the first `rows` of its table: tables of windows are append-only,
+  // commits append one at a time (mu_), and the catalog's row count and in_order flag are
+  // updated in the commit that appends. So the rows with rowid < the count read here are the
+  // snapshot of this moment, whatever is committed later and however many statements read
+  // them.
+  auto cat = export_conn_->Query(
+      "SELECT table_name, in_order, rows FROM sluice_windows WHERE start_us = " +
+      std::to_string(start_us) + " AND NOT dropped");
+  if (!cat.ok()) return cat.status();
+  if (cat->rows() == 0) {
+    return Status::NotFound("no hot window starts at " + TimestampLiteral(start_us));
+  }
+  const std::string table = "main." + duck::QuoteIdent(cat->String(0, 0));
   const bool in_order = cat->String(1, 0) == "true";
-  std::string sql = std::string("COPY (SELECT ") + kEventColumns + " FROM main." +
-                    duck::QuoteIdent(cat->String(0, 0)) +
-                    (in_order ? "" : " ORDER BY received_at") + ") TO " + duck::QuoteLiteral(path) +
-                    " (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL " +
-                    std::to_string(options.zstd_level) + ", ROW_GROUP_SIZE " +
-                    std::to_string(options.row_group_rows) + ")";
-  auto r = export_conn_->Query(sql);
-  if (!r.ok()) return finish(r.status());
-  const auto rows = static_cast<uint64_t>(r->Int64(0, 0));
-  SLUICE_RETURN_IF_ERROR(finish(Status::OK()));
-  return rows;
+  const auto total = static_cast<uint64_t>(cat->Int64(2, 0));
+  // Rows appended in received_at order stay in that order through a plain scan (DuckDB
+  // preserves insertion order), so they are read in slices of rowids, each its own short
+  // statement: no snapshot stays open across a whole export (an open one keeps the loader's
+  // commits from checkpointing, and the WAL and memory grow), and the pace's waits fall
+  // between slices. Only when commits arrived out of order is the window read in one sorted
+  // statement (the sort costs 2-3x the plain export, runs on all of this database's threads
+  // and holds the window in memory or spills it), paced only at its end.
+  const uint64_t slice =
+      in_order ? std::max<uint64_t>(options_.export_slice_rows, 1) : std::max<uint64_t>(total, 1);
+  std::unique_ptr<duck::ResultStream> stream;
+  uint64_t next = 0;  // the first rowid of the next slice
+  uint64_t rows_so_far = 0;
+  ParquetOptions unpaced = options;
+  unpaced.pace = nullptr;
+  // The chunks are handed over without a copy: the writer's vectors share their buffers.
+  auto rows = writer_->Write(path, unpaced, [&](duckdb_data_chunk out) -> Status {
+    while (true) {
+      if (!stream) {
+        if (next >= total) {
+          duckdb_data_chunk_set_size(out, 0);
+          return Status::OK();
+        }
+        const uint64_t end = std::min(total, next + slice);
+        SLUICE_ASSIGN_OR_RETURN(
+            stream, duck::ResultStream::Open(
+                        *export_conn_, std::string("SELECT ") + kEventColumns + " FROM " +
+                                           table + " WHERE rowid >= " + std::to_string(next) +
+                                           " AND rowid < " + std::to_string(end) +
+                                           (in_order ? "" : " ORDER BY received_at")));
+        next = end;
+      }
+      SLUICE_ASSIGN_OR_RETURN(duckdb_data_chunk in, stream->Next());
+      if (in != nullptr) {
+        for (idx_t c = 0; c < static_cast<idx_t>(kParquetEventColumns); ++c) {
+          duckdb_vector_reference_vector(duckdb_data_chunk_get_vector(out, c),
+                                         duckdb_data_chunk_get_vector(in, c));
+        }
+        const idx_t n = duckdb_data_chunk_get_size(in);
+        duckdb_data_chunk_set_size(out, n);
+        rows_so_far += n;
+        return Status::OK();
+      }
+      stream.reset();  // the slice's statement ends before the pace waits
+      if (options.pace) options.pace(rows_so_far);
+    }
+  });
+  stream.reset();
+  if (!rows.ok()) return rows.status();
+  if (*rows != total) {
+    return Status::Internal("window " + TimestampLiteral(start_us) + ": its catalog counts " +
+                            std::to_string(total) + " rows but its table gave " +
+                            std::to_string(*rows));
+  }
+  return *rows;
 }
 
 Status DuckDbStore::MarkExported(int64_t start_us, uint64_t rows) {

@@ -73,6 +73,7 @@
 #include "duck/sandbox.h"
 #include "store/commit_metrics.h"
 #include "store/hot_store.h"
+#include "store/parquet_writer.h"
 
 namespace sluice::store {
 
@@ -91,6 +92,12 @@ struct DuckDbStoreOptions {
   // events/s, 256MB ~78,000, 1GB ~110,000 (that commit then takes ~1.5 s). Up to this much of
   // committed rows waits in memory and in the WAL; a restart replays it.
   std::string checkpoint_threshold = "1GB";
+  // The export's own DuckDB (ParquetWriter: one thread, no sandbox; made at the first export).
+  std::string export_memory_limit = "1GB";
+  std::string export_tmp_dir;  // where it may spill; empty: DuckDB's default
+  // Rows an export reads per statement (ExportWindowToParquet): 50 vectors, ~200 MB of 2 KB
+  // events, a second or two of the exporting thread.
+  uint64_t export_slice_rows = 50 * 2048;
   // Tests: called at fixed points of CommitBatch ("appended", "before_commit"); an error
   // fails the commit there, as a DuckDB error would.
   std::function<Status(std::string_view step)> fault_injection;
@@ -115,10 +122,14 @@ class DuckDbStore final : public HotStore {
   Result<uint64_t> CommittedOffset(const std::string& shard) override;
   Result<int64_t> MaxReceivedAt() override;
   Result<std::vector<WindowInfo>> Windows() override;
-  // Sorts only when the window's rows were not committed in received_at order (the sort costs
-  // 2-3x the plain COPY and holds the window in memory or spills it). Row groups are whole
-  // multiples of 2048 rows. Also InvalidArgument (DuckDB's Permission Error) when `path` is
-  // outside the sandbox.
+  // Streams the window's rows as of the call (later commits are not in the file) into a
+  // ParquetWriter on the calling thread, so the Parquet encoding runs on this one thread. The
+  // rows are read in slices of rowids, one short statement each, and options.pace is called
+  // between slices. Sorts only when the window's rows were not committed in received_at order
+  // (then one statement; the sort costs 2-3x the plain export, runs on all of DuckDB's threads
+  // and holds the window in memory or spills it). Row groups are whole multiples of 2048 rows.
+  // Also InvalidArgument ("Permission Error") when `path` is outside the sandbox's allowed
+  // directories.
   Result<uint64_t> ExportWindowToParquet(int64_t start_us, const std::string& path,
                                          const ParquetOptions& options) override;
   // Also FailedPrecondition when `rows` is not the window's row count now (rows committed
@@ -176,6 +187,8 @@ class DuckDbStore final : public HotStore {
   int64_t WindowFor(WindowMap& windows, int64_t received_at_us,
                     std::vector<int64_t>* revived) const;
   Status Fault(std::string_view step);
+  // Whether `path` is inside one of options_.sandbox.allowed_directories.
+  bool InSandbox(const std::string& path) const;
 
   const DuckDbStoreOptions options_;
   std::shared_ptr<duck::Database> db_;
@@ -196,7 +209,9 @@ class DuckDbStore final : public HotStore {
   std::string scratch_;  // UTF-8 repair
 
   std::mutex export_mu_;
-  std::unique_ptr<duck::Connection> export_conn_;  // protected by export_mu_
+  // State below is protected by export_mu_.
+  std::unique_ptr<duck::Connection> export_conn_;
+  std::unique_ptr<ParquetWriter> writer_;
 };
 
 }  // namespace sluice::store

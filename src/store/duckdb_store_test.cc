@@ -475,6 +475,44 @@ TEST_F(DuckDbStoreTest, InOrderWindowsExportInOrder) {
   EXPECT_EQ(Text(*store, "SELECT in_order FROM sluice_windows"), "false");
 }
 
+// The export reads slices of rows: the pace callback is called after each with the rows so
+// far, and rows committed while it runs (here: from inside the callback, between slices) are
+// not in the file, whose rows are those of the moment it started.
+TEST_F(DuckDbStoreTest, ExportReportsProgressToThePaceCallbackAndIsOneSnapshot) {
+  DuckDbStoreOptions so = Options();
+  so.export_slice_rows = 2048;
+  auto store = Open(so);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->CommitBatch(EventsBatch(1, "a", 0, 5000, kW1, 1000)).ok());
+  std::vector<uint64_t> seen;
+  ParquetOptions o;
+  o.pace = [&](uint64_t rows_so_far) {
+    if (seen.empty()) {
+      Status st = store->CommitBatch(EventsBatch(2, "b", 0, 7, kW1 + 5000 * 1000, 1000));
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }
+    seen.push_back(rows_so_far);
+  };
+  const std::string path = ParquetPath(kW1);
+  auto rows = store->ExportWindowToParquet(kW1, path, o);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  EXPECT_EQ(*rows, 5000u);
+  EXPECT_EQ(Scalar(*store, "SELECT count(DISTINCT event_id) FROM read_parquet(" +
+                              duck::QuoteLiteral(path) + ") WHERE event_id LIKE 'a%'"),
+            5000);
+  EXPECT_EQ(Scalar(*store,
+                   "SELECT count(*) FROM (SELECT received_at < lag(received_at) OVER () "
+                   "AS back FROM read_parquet(" +
+                       duck::QuoteLiteral(path) + ")) WHERE back"),
+            0);
+  EXPECT_EQ(seen, (std::vector<uint64_t>{2048, 4096, 5000})) << "one call per slice";
+  EXPECT_EQ(WindowsOf(*store)[0].rows, 5007u);
+  EXPECT_EQ(store->MarkExported(kW1, *rows).code(), StatusCode::kFailedPrecondition);
+  // The next export has them all.
+  ASSERT_EQ(*store->ExportWindowToParquet(kW1, path, {}), 5007u);
+  EXPECT_TRUE(store->MarkExported(kW1, 5007).ok());
+}
+
 TEST_F(DuckDbStoreTest, SandboxIsInForce) {
   auto store = Open();
   ASSERT_TRUE(store);

@@ -60,10 +60,9 @@ struct WindowInfo {
 struct ParquetOptions {
   int zstd_level = 1;  // DESIGN.md: level 1 wrote 1.6x faster than the default for 15% more bytes
   uint64_t row_group_rows = 100'000;
-  // When set, a store that streams the window's rows itself (PostgreSQL: the replica's COPY)
-  // calls it on the exporting thread after each chunk of rows with the number written so far,
-  // and the call may block to hold the export to a rate (the exporter's --export-spread).
-  // The embedded DuckDB store exports in one DuckDB statement and does not call it.
+  // When set, the store calls it on the exporting thread after each chunk of rows with the
+  // number written so far, and the call may block to hold the export to a rate (the
+  // exporter's --export-spread). Both stores stream the window's rows (ParquetWriter).
   std::function<void(uint64_t rows_so_far)> pace;
 };
 

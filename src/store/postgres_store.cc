@@ -209,48 +209,16 @@ Result<int> MigratePostgres(const std::string& url) {
   return applied;
 }
 
-// ---- the export's table function: rows of the active COPY TO STDOUT, as a DuckDB table ----
-
-struct PostgresStore::ExportSource {
-  std::unique_ptr<pg::CopyOut> out;
-  pg::CopyRow row;
-  Status error;  // the first failure, with PostgreSQL's message (DuckDB gets a copy)
-  uint64_t rows = 0;
-  std::function<void(uint64_t)> pace;  // ParquetOptions::pace of the running export, or null
-};
+// ---- the export's rows: the replica's COPY TO STDOUT, as DuckDB chunks ----
 
 namespace {
 
-void ExportBind(duckdb_bind_info info) {
-  duckdb_logical_type text = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
-  duckdb_logical_type json = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
-  duckdb_logical_type_set_alias(json, "JSON");
-  duckdb_logical_type time = duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP_TZ);
-  const std::pair<const char*, duckdb_logical_type> columns[kEventColumnCount] = {
-      {"event_id", text},    {"type", text},        {"event", text},      {"user_id", text},
-      {"anonymous_id", text}, {"event_time", time},  {"sent_at", time},    {"received_at", time},
-      {"properties", json},  {"traits", json},      {"context", json},    {"source", text}};
-  for (const auto& [name, type] : columns) duckdb_bind_add_result_column(info, name, type);
-  duckdb_destroy_logical_type(&text);
-  duckdb_destroy_logical_type(&json);
-  duckdb_destroy_logical_type(&time);
-}
-
-void ExportInit(duckdb_init_info info) { duckdb_init_set_max_threads(info, 1); }
-
 bool IsTimeColumn(int16_t c) { return c == 5 || c == 6 || c == 7; }
 
-}  // namespace
+static_assert(kEventColumnCount == kParquetEventColumns);
 
-// Fills DuckDB's output chunk with up to one vector of rows from the COPY stream.
-void PostgresStore::ExportScan(duckdb_function_info info, duckdb_data_chunk output) {
-  auto* src = static_cast<ExportSource*>(duckdb_function_get_extra_info(info));
-  auto fail = [&](Status st) {
-    if (src->error.ok()) src->error = st;
-    duckdb_function_set_error(info, st.ToString().c_str());
-    duckdb_data_chunk_set_size(output, 0);
-  };
-  if (!src->out) return fail(Status::Internal("sluice_pg_window() used outside an export"));
+// Fills `output` with up to one vector of rows from the COPY stream (ParquetWriter::Fill).
+Status FillFromCopy(pg::CopyOut& out, pg::CopyRow& row, duckdb_data_chunk output) {
   duckdb_vector vec[kEventColumnCount];
   for (int16_t c = 0; c < kEventColumnCount; ++c) {
     vec[c] = duckdb_data_chunk_get_vector(output, static_cast<idx_t>(c));
@@ -259,15 +227,14 @@ void PostgresStore::ExportScan(duckdb_function_info info, duckdb_data_chunk outp
   const idx_t capacity = duckdb_vector_size();
   idx_t n = 0;
   while (n < capacity) {
-    auto got = src->out->Next(&src->row);
-    if (!got.ok()) return fail(got.status());
-    if (!*got) break;
-    if (src->row.fields.size() != static_cast<size_t>(kEventColumnCount)) {
-      return fail(Status::Corruption("export: a row of " +
-                                     std::to_string(src->row.fields.size()) + " columns"));
+    SLUICE_ASSIGN_OR_RETURN(bool got, out.Next(&row));
+    if (!got) break;
+    if (row.fields.size() != static_cast<size_t>(kEventColumnCount)) {
+      return Status::Corruption("export: a row of " + std::to_string(row.fields.size()) +
+                                " columns");
     }
     for (int16_t c = 0; c < kEventColumnCount; ++c) {
-      const auto& f = src->row.fields[static_cast<size_t>(c)];
+      const auto& f = row.fields[static_cast<size_t>(c)];
       uint64_t* validity = duckdb_vector_get_validity(vec[c]);
       if (!f) {
         duckdb_validity_set_row_invalid(validity, n);
@@ -275,20 +242,19 @@ void PostgresStore::ExportScan(duckdb_function_info info, duckdb_data_chunk outp
       }
       duckdb_validity_set_row_valid(validity, n);
       if (IsTimeColumn(c)) {
-        auto t = pg::DecodeTimestamp(*f);
-        if (!t.ok()) return fail(t.status());
-        static_cast<int64_t*>(duckdb_vector_get_data(vec[c]))[n] = *t;
+        SLUICE_ASSIGN_OR_RETURN(int64_t t, pg::DecodeTimestamp(*f));
+        static_cast<int64_t*>(duckdb_vector_get_data(vec[c]))[n] = t;
       } else {
         duckdb_vector_assign_string_element_len(vec[c], n, f->data(), f->size());
       }
     }
     ++n;
   }
-  src->rows += n;
   duckdb_data_chunk_set_size(output, n);
-  // Waiting here leaves the replica's COPY blocked on its socket: the whole export slows.
-  if (src->pace && n > 0) src->pace(src->rows);
+  return Status::OK();
 }
+
+}  // namespace
 
 // ---- the store ----
 
@@ -332,8 +298,7 @@ PostgresStore::PostgresStore(const PostgresStoreOptions& options)
       pool_(options.url),
       replica_wait_seconds_(metrics::Default().GetHistogram(
           "sluice_store_replica_wait_seconds",
-          "Time an export waited for the read replica to replay the primary's WAL position")),
-      source_(std::make_unique<ExportSource>()) {}
+          "Time an export waited for the read replica to replay the primary's WAL position")) {}
 
 PostgresStore::~PostgresStore() = default;
 
@@ -374,32 +339,10 @@ Status PostgresStore::Init() {
     SLUICE_RETURN_IF_ERROR(EnsurePartitions(*conn, {options_.clock->NowMicros()}));
   }
 
-  // One thread. The export's source, sluice_pg_window(), is one stream on one thread. With two,
-  // some paced exports of the seed ramp cost 0.88 of a core, on two threads (0.70 and 0.18),
-  // and others 0.21 on one: most likely DuckDB's worker ran the scan while the calling thread
-  // kept polling the executor for work (BENCHMARKS.md, seed workload). One thread also leaves
-  // the other core to ingest.
-  std::vector<std::pair<std::string, std::string>> config = {
-      {"threads", "1"}, {"memory_limit", options_.duckdb_memory_limit}};
-  if (!options_.tmp_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options_.tmp_dir, ec);
-    if (ec) return Status::IOError("creating " + options_.tmp_dir + ": " + ec.message());
-    config.emplace_back("temp_directory", options_.tmp_dir);
-  }
-  std::lock_guard lock(export_mu_);
-  SLUICE_ASSIGN_OR_RETURN(duck_db_, duck::Database::Open(":memory:", config));
-  SLUICE_ASSIGN_OR_RETURN(duck_conn_, duck::Connection::Open(duck_db_));
-  SLUICE_RETURN_IF_ERROR(duck_conn_->Exec("SET GLOBAL TimeZone = 'UTC'"));
-  duckdb_table_function tf = duckdb_create_table_function();
-  duckdb_table_function_set_name(tf, "sluice_pg_window");
-  duckdb_table_function_set_extra_info(tf, source_.get(), nullptr);
-  duckdb_table_function_set_bind(tf, ExportBind);
-  duckdb_table_function_set_init(tf, ExportInit);
-  duckdb_table_function_set_function(tf, ExportScan);
-  const duckdb_state reg = duckdb_register_table_function(duck_conn_->get(), tf);
-  duckdb_destroy_table_function(&tf);
-  if (reg != DuckDBSuccess) return Status::Internal("registering DuckDB's sluice_pg_window()");
+  ParquetWriter::Options wo;
+  wo.memory_limit = options_.duckdb_memory_limit;
+  wo.tmp_dir = options_.tmp_dir;
+  SLUICE_ASSIGN_OR_RETURN(writer_, ParquetWriter::Open(wo));
   return Status::OK();
 }
 
@@ -814,7 +757,7 @@ Result<bool> PostgresStore::HaveParquetHistory(duck::Connection& conn) {
 
 Result<uint64_t> PostgresStore::RestoreFromParquet(pg::Connection& conn, int64_t start_us,
                                                    int64_t end_us) {
-  SLUICE_ASSIGN_OR_RETURN(auto duck, duck::Connection::Open(duck_db_));
+  SLUICE_ASSIGN_OR_RETURN(auto duck, duck::Connection::Open(writer_->database()));
   SLUICE_ASSIGN_OR_RETURN(bool have, HaveParquetHistory(*duck));
   if (!have) {
     spdlog::warn("hot store: window {} gets late rows after its partition was dropped, and no "
@@ -990,28 +933,21 @@ Result<uint64_t> PostgresStore::ExportWindowToParquet(int64_t start_us, const st
   if (!options_.read_url.empty()) SLUICE_RETURN_IF_ERROR(WaitForReplica(lsn));
   SLUICE_ASSIGN_OR_RETURN(pg::Connection * conn, ReadConnection());
   SLUICE_ASSIGN_OR_RETURN(
-      source_->out,
+      auto out,
       pg::CopyOut::Start(*conn, std::string("COPY (SELECT ") + kEventColumns +
                                     " FROM events WHERE received_at >= " + PgTime(start_us) +
                                     " AND received_at < " + PgTime(end_us) +
                                     " ORDER BY received_at) TO STDOUT (FORMAT binary)"));
-  source_->error = Status::OK();
-  source_->rows = 0;
-  source_->pace = options.pace;
-  auto r = duck_conn_->Query(
-      "COPY (SELECT * FROM sluice_pg_window()) TO " + duck::QuoteLiteral(path) +
-      " (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL " +
-      std::to_string(options.zstd_level) + ", ROW_GROUP_SIZE " +
-      std::to_string(options.row_group_rows) + ")");
-  source_->out.reset();  // an unfinished COPY is cancelled and drained here
-  source_->pace = nullptr;
-  if (!source_->error.ok() || !r.ok()) {
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
-    return (source_->error.ok() ? r.status() : source_->error)
-        .WithContext("exporting window " + event::FormatTimestamp(start_us));
+  // Waiting in options.pace leaves the replica's COPY blocked on its socket: the whole export
+  // slows. An unfinished COPY is cancelled and drained when `out` goes.
+  pg::CopyRow row;
+  auto rows = writer_->Write(path, options, [&](duckdb_data_chunk chunk) {
+    return FillFromCopy(*out, row, chunk);
+  });
+  if (!rows.ok()) {
+    return rows.status().WithContext("exporting window " + event::FormatTimestamp(start_us));
   }
-  return static_cast<uint64_t>(r->Int64(0, 0));
+  return *rows;
 }
 
 Status PostgresStore::MarkExported(int64_t start_us, uint64_t rows) {
@@ -1169,7 +1105,7 @@ Status PostgresStore::ForEachEventIdSince(int64_t since_us,
     }
   }
   if (ranges.empty()) return Status::OK();
-  SLUICE_ASSIGN_OR_RETURN(auto duck, duck::Connection::Open(duck_db_));
+  SLUICE_ASSIGN_OR_RETURN(auto duck, duck::Connection::Open(writer_->database()));
   SLUICE_ASSIGN_OR_RETURN(bool have, HaveParquetHistory(*duck));
   if (!have) return Status::OK();
   return duck::StreamQuery(

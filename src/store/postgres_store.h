@@ -79,6 +79,7 @@
 #include "pg/pool.h"
 #include "store/commit_metrics.h"
 #include "store/hot_store.h"
+#include "store/parquet_writer.h"
 
 namespace sluice::store {
 
@@ -233,16 +234,12 @@ class PostgresStore final : public HotStore {
   std::map<int64_t, PartitionState> partitions_;  // by start, the partitions that exist
   int64_t max_received_at_us_ = 0;
 
-  // The export's DuckDB (in memory; the table function reads the active COPY stream).
+  // The export's Parquet writer. Its DuckDB also reads the Parquet history back, on
+  // connections of their own (writer_ is set once, in Init).
+  std::unique_ptr<ParquetWriter> writer_;
   std::mutex export_mu_;
   // State below is protected by export_mu_.
-  std::shared_ptr<duck::Database> duck_db_;
-  std::unique_ptr<duck::Connection> duck_conn_;
   std::unique_ptr<pg::Connection> read_conn_;
-  struct ExportSource;
-  std::unique_ptr<ExportSource> source_;
-  // DuckDB's table function sluice_pg_window(): the rows of source_'s COPY stream.
-  static void ExportScan(duckdb_function_info info, duckdb_data_chunk output);
 };
 
 }  // namespace sluice::store
