@@ -146,8 +146,7 @@ Status Appender::LastError(std::string_view what) const {
                          (e ? e : "unknown appender error"));
 }
 
-Result<std::unique_ptr<ResultStream>> ResultStream::Open(Connection& conn,
-                                                         const std::string& sql) {
+Result<std::unique_ptr<ResultStream>> ResultStream::Open(Connection& conn, const std::string& sql) {
   auto rs = std::unique_ptr<ResultStream>(new ResultStream());
   rs->what_ = sql.size() > 200 ? sql.substr(0, 200) + "…" : sql;
   duckdb_prepared_statement prepared = nullptr;

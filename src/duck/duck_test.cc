@@ -51,8 +51,8 @@ TEST(Duck, ResultStreamReadsEveryChunkThenEnds) {
     if (*chunk == nullptr) break;
     const idx_t n = duckdb_data_chunk_get_size(*chunk);
     ASSERT_GT(n, 0u) << "an empty chunk is the end, never handed out";
-    const auto* v =
-        static_cast<const int64_t*>(duckdb_vector_get_data(duckdb_data_chunk_get_vector(*chunk, 0)));
+    const auto* v = static_cast<const int64_t*>(
+        duckdb_vector_get_data(duckdb_data_chunk_get_vector(*chunk, 0)));
     for (idx_t i = 0; i < n; ++i) sum += v[i];
     rows += static_cast<int64_t>(n);
     ++chunks;
@@ -75,9 +75,10 @@ TEST(Duck, ResultStreamReadsEveryChunkThenEnds) {
   EXPECT_NE(bad.status().message().find("no_such_table"), std::string::npos);
   // A failure while streaming (a cast of a row far into the result) fails the stream: at
   // Next, or at Open when DuckDB ran that far ahead.
-  auto late = ResultStream::Open(
-      **conn, "SELECT CAST(CASE WHEN range < 5000000 THEN '1' ELSE 'x' END AS INTEGER) "
-              "FROM range(10000000)");
+  auto late =
+      ResultStream::Open(**conn,
+                         "SELECT CAST(CASE WHEN range < 5000000 THEN '1' ELSE 'x' END AS INTEGER) "
+                         "FROM range(10000000)");
   Status failed = late.status();
   int64_t chunks_before = 0;
   while (failed.ok()) {

@@ -698,7 +698,9 @@ Result<uint64_t> DuckDbStore::ExportWindowToParquet(int64_t start_us, const std:
   // rule on where files may go is applied here.
   if (!InSandbox(path)) {
     std::string dirs;
-    for (const auto& d : options_.sandbox.allowed_directories) dirs += (dirs.empty() ? "" : ", ") + d;
+    for (const auto& d : options_.sandbox.allowed_directories) {
+      dirs += (dirs.empty() ? "" : ", ") + d;
+    }
     return Status::InvalidArgument("Permission Error: cannot export to " + path +
                                    ": the hot store writes only under " + dirs);
   }
@@ -726,11 +728,11 @@ Result<uint64_t> DuckDbStore::ExportWindowToParquet(int64_t start_us, const std:
   const auto total = static_cast<uint64_t>(cat->Int64(2, 0));
   // Rows appended in received_at order stay in that order through a plain scan (DuckDB
   // preserves insertion order), so they are read in slices of rowids, each its own short
-  // statement: no snapshot stays open across a whole export (an open one keeps the loader's
-  // commits from checkpointing, and the WAL and memory grow), and the pace's waits fall
-  // between slices. Only when commits arrived out of order is the window read in one sorted
-  // statement (the sort costs 2-3x the plain export, runs on all of this database's threads
-  // and holds the window in memory or spills it), paced only at its end.
+  // statement: no snapshot stays open across a whole export (DuckDB does not checkpoint at a
+  // commit that updated rows, as the loader's do, while another transaction is open), and the
+  // pace's waits fall between slices. Only when commits arrived out of order is the window
+  // read in one sorted statement (the sort costs 2-3x the plain export, runs on all of this
+  // database's threads and holds the window in memory or spills it), paced only at its end.
   const uint64_t slice =
       in_order ? std::max<uint64_t>(options_.export_slice_rows, 1) : std::max<uint64_t>(total, 1);
   std::unique_ptr<duck::ResultStream> stream;
@@ -773,6 +775,8 @@ Result<uint64_t> DuckDbStore::ExportWindowToParquet(int64_t start_us, const std:
   stream.reset();
   if (!rows.ok()) return rows.status();
   if (*rows != total) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
     return Status::Internal("window " + TimestampLiteral(start_us) + ": its catalog counts " +
                             std::to_string(total) + " rows but its table gave " +
                             std::to_string(*rows));

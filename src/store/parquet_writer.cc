@@ -74,7 +74,9 @@ void ParquetWriter::Scan(duckdb_function_info info, duckdb_data_chunk output) {
     duckdb_function_set_error(info, st.ToString().c_str());
     duckdb_data_chunk_set_size(output, 0);
   };
-  if (a->fill == nullptr) return fail(Status::Internal("sluice_export_rows() used outside a Write"));
+  if (a->fill == nullptr) {
+    return fail(Status::Internal("sluice_export_rows() used outside a Write"));
+  }
   if (Status st = (*a->fill)(output); !st.ok()) return fail(std::move(st));
   const idx_t n = duckdb_data_chunk_get_size(output);
   a->rows += n;
@@ -86,8 +88,7 @@ Result<uint64_t> ParquetWriter::Write(const std::string& path, const ParquetOpti
   *active_ = Active{};
   active_->fill = &fill;
   active_->pace = options.pace;
-  auto r = conn_->Query("COPY (SELECT * FROM sluice_export_rows()) TO " +
-                        duck::QuoteLiteral(path) +
+  auto r = conn_->Query("COPY (SELECT * FROM sluice_export_rows()) TO " + duck::QuoteLiteral(path) +
                         " (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL " +
                         std::to_string(options.zstd_level) + ", ROW_GROUP_SIZE " +
                         std::to_string(options.row_group_rows) + ")");

@@ -49,8 +49,7 @@ class ParquetWriter {
   // options.zstd_level, row groups of options.row_group_rows). Calls options.pace, when set,
   // after each chunk with the rows so far. Returns the rows written. On failure the file is
   // removed and the error is fill's own when fill failed.
-  Result<uint64_t> Write(const std::string& path, const ParquetOptions& options,
-                         const Fill& fill);
+  Result<uint64_t> Write(const std::string& path, const ParquetOptions& options, const Fill& fill);
 
   // The private DuckDB (no sandbox, one thread), for other work on the exporting side, e.g.
   // PostgresStore reading Parquet history back.

@@ -93,7 +93,8 @@ TEST_F(ParquetWriterTest, WritesEveryRowWithTheEventSchemaAndRowGroups) {
   EXPECT_EQ(Text("SELECT count(*) FROM " + file + " WHERE traits IS NULL AND context IS NULL"),
             "10000");
   EXPECT_EQ(Text("SELECT string_agg(column_name || ' ' || column_type, ', ') FROM "
-                 "(DESCRIBE SELECT * FROM " + file + ")"),
+                 "(DESCRIBE SELECT * FROM " +
+                 file + ")"),
             "event_id VARCHAR, type VARCHAR, event VARCHAR, user_id VARCHAR, anonymous_id "
             "VARCHAR, event_time TIMESTAMP WITH TIME ZONE, sent_at TIMESTAMP WITH TIME ZONE, "
             "received_at TIMESTAMP WITH TIME ZONE, properties JSON, traits JSON, context JSON, "
@@ -148,9 +149,9 @@ TEST_F(ParquetWriterTest, AnEmptySourceWritesAnEmptyFile) {
   auto rows = writer_->Write(Path("e.parquet"), {}, std::ref(fill));
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   EXPECT_EQ(*rows, 0u);
-  EXPECT_EQ(Text("SELECT count(*) FROM read_parquet(" + duck::QuoteLiteral(Path("e.parquet")) +
-                 ")"),
-            "0");
+  EXPECT_EQ(
+      Text("SELECT count(*) FROM read_parquet(" + duck::QuoteLiteral(Path("e.parquet")) + ")"),
+      "0");
 }
 
 }  // namespace
