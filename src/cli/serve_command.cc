@@ -127,7 +127,8 @@ std::shared_ptr<std::string> BindServeFlags(CLI::App* cmd, ServeConfig* cfg) {
       "Commit a batch at most this long after its first event (freshness)");
   opt("query-timeout", &cfg->query_timeout, "Stop a query running longer than this");
   opt("query-max-rows", &cfg->query_max_rows, "Refuse results with more rows than this");
-  opt("duckdb-memory-limit", &cfg->duckdb_memory_limit, "Memory limit of the embedded DuckDB");
+  opt("duckdb-memory-limit", &cfg->duckdb_memory_limit,
+      "Memory limit of the embedded DuckDB, and the same again of the export's own DuckDB");
   opt("duckdb-threads", &cfg->duckdb_threads,
       "Worker threads of the embedded DuckDB (queries, checkpoints); 0 = one per core");
   opt("duckdb-checkpoint-threshold", &cfg->duckdb_checkpoint_threshold,
