@@ -68,7 +68,7 @@ struct ServeConfig {
   std::string history_manifest_refresh = "1m";  // list the bucket's manifest again this often
   std::string export_interval = "10m";
   std::string export_grace = "30s";
-  // Share of --export-interval a window's export is spread over (PostgreSQL store; 0 = off).
+  // Share of --export-interval a window's export is spread over (either store; 0 = off).
   double export_spread = 0.5;
   std::string hot_retention = "2h";
   std::string dedup_window = "10m";

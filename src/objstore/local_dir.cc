@@ -132,16 +132,10 @@ Status CopyFd(int from, const std::string& from_path, int to, const std::string&
   }
 }
 
-// Writes `final_path` atomically and durably: `fill` writes the content into a new temporary
-// file `temp_path` in the same directory, which is fsynced, renamed over `final_path`, and the
-// directory fsynced. On any failure the temporary file is removed.
-Status WriteAtomically(const std::string& final_path, const std::string& temp_path,
-                       const std::function<Status(int fd)>& fill) {
-  SLUICE_ASSIGN_OR_RETURN(UniqueFd fd,
-                          OpenFd(temp_path, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0644));
-  Status s = fill(fd.get());
-  if (s.ok()) s = FsyncFd(fd.get(), temp_path);
-  if (s.ok() && fd.Close() != 0) s = ErrnoStatus("close", temp_path, errno);
+// The last steps of an atomic, durable write: when `s` (the writing and fsync of `temp_path`)
+// is OK, renames `temp_path` over `final_path` and fsyncs the directory. On any failure the
+// temporary file is removed.
+Status RenameIntoPlace(Status s, const std::string& temp_path, const std::string& final_path) {
   if (s.ok() && ::rename(temp_path.c_str(), final_path.c_str()) != 0) {
     s = ErrnoStatus("rename " + temp_path + " to", final_path, errno);
   }
@@ -152,6 +146,19 @@ Status WriteAtomically(const std::string& final_path, const std::string& temp_pa
   // The rename is done: the new content is visible. Making the directory entry durable can
   // still fail; the caller is told, and a retry rewrites the same content.
   return FsyncDir(ParentDir(final_path));
+}
+
+// Writes `final_path` atomically and durably: `fill` writes the content into a new temporary
+// file `temp_path` in the same directory, which is fsynced, renamed over `final_path`, and the
+// directory fsynced. On any failure the temporary file is removed.
+Status WriteAtomically(const std::string& final_path, const std::string& temp_path,
+                       const std::function<Status(int fd)>& fill) {
+  SLUICE_ASSIGN_OR_RETURN(UniqueFd fd,
+                          OpenFd(temp_path, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC, 0644));
+  Status s = fill(fd.get());
+  if (s.ok()) s = FsyncFd(fd.get(), temp_path);
+  if (s.ok() && fd.Close() != 0) s = ErrnoStatus("close", temp_path, errno);
+  return RenameIntoPlace(std::move(s), temp_path, final_path);
 }
 
 ObjectInfo InfoOf(std::string key, const struct stat& st) {
@@ -246,15 +253,7 @@ Status LocalDir::PutFile(const std::string& key, const std::string& local_path) 
   // rename and directory fsync as a copy.
   const std::string temp = TempPathIn(dir);
   if (::link(local_path.c_str(), temp.c_str()) == 0) {
-    Status s = FsyncFd(src.get(), local_path);
-    if (s.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
-      s = ErrnoStatus("rename " + temp + " to", path, errno);
-    }
-    if (!s.ok()) {
-      ::unlink(temp.c_str());
-      return s;
-    }
-    return FsyncDir(dir);
+    return RenameIntoPlace(FsyncFd(src.get(), local_path), temp, path);
   }
   // EXDEV (another file system), EPERM (one without hard links), EMLINK, ...: copy.
   return WriteAtomically(path, temp, [&](int fd) {

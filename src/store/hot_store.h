@@ -60,9 +60,9 @@ struct WindowInfo {
 struct ParquetOptions {
   int zstd_level = 1;  // DESIGN.md: level 1 wrote 1.6x faster than the default for 15% more bytes
   uint64_t row_group_rows = 100'000;
-  // When set, the store calls it on the exporting thread after each chunk of rows with the
-  // number written so far, and the call may block to hold the export to a rate (the
-  // exporter's --export-spread). Both stores stream the window's rows (ParquetWriter).
+  // When set, the store calls it on the exporting thread as it streams the window's rows
+  // (PostgreSQL after each chunk, DuckDB after each slice) with the number written so far,
+  // and the call may block to hold the export to a rate (the exporter's --export-spread).
   std::function<void(uint64_t rows_so_far)> pace;
 };
 
